@@ -1,0 +1,92 @@
+"""The durable record of one graded student: what the store keeps and reports render.
+
+Everything here is plain, serialisable data (one JSON document per student), so a
+student can be graded in any process or machine and the record moved around freely.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from grader.findings import Finding, has_failures
+
+ArtifactStatus = Literal["ok", "problems", "missing", "not_given"]
+
+
+class ArtifactResult(BaseModel):
+    name: str
+    title: str = ""
+    kind: str
+    status: ArtifactStatus
+    submitted_as: str | None = None  # the file or folder name the student gave
+    count: int | None = None  # images in a set
+    # Images for reports, as paths relative to the student's work folder in the results dir.
+    previews: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)  # e.g. grid noise estimates
+
+
+class MetricResult(BaseModel):
+    name: str
+    kind: str
+    title: str = ""
+    artifact: str
+    value: float | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)  # backend, version, sha256s, N, device
+    warnings: list[str] = Field(default_factory=list)
+    skipped: str | None = None  # why it was not computed
+
+
+class GradeLine(BaseModel):
+    label: str
+    points: float  # signed: + for earned, - for deducted
+    detail: str = ""
+
+
+class Grade(BaseModel):
+    max_points: float
+    raw: float  # before late policy
+    late_days: int = 0
+    late_deduction: float = 0.0
+    final: float
+    lines: list[GradeLine] = Field(default_factory=list)
+    submitted_at: datetime | None = None
+    submitted_at_source: str | None = None  # "gradescope metadata", "TA csv", "file times"
+
+
+class SandboxRun(BaseModel):
+    backend: str
+    command: str
+    exit_code: int | None = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    log: str = ""  # stdout+stderr, truncated
+    log_truncated: bool = False
+
+
+class StudentResult(BaseModel):
+    student_id: str
+    status: Literal["clean", "problems", "error"] = "clean"
+    submission: str = ""  # path of the submission as discovered, relative to the submissions dir
+    input_hash: str = ""  # content hash of the submission's files
+    rubric_hash: str = ""
+    findings: list[Finding] = Field(default_factory=list)
+    artifacts: list[ArtifactResult] = Field(default_factory=list)
+    metrics: list[MetricResult] = Field(default_factory=list)
+    grade: Grade | None = None
+    sandbox: SandboxRun | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    traceback: str | None = None
+
+    def metric(self, name: str) -> MetricResult | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def update_status(self) -> None:
+        if self.traceback:
+            self.status = "error"
+        else:
+            self.status = "problems" if has_failures(self.findings) else "clean"
