@@ -42,6 +42,7 @@ class MetricResult(BaseModel):
 class GradeLine(BaseModel):
     label: str
     points: float  # signed: + for earned, - for deducted
+    max_points: float | None = None  # for earned lines: the most this line can give
     detail: str = ""
 
 
@@ -90,3 +91,18 @@ class StudentResult(BaseModel):
             self.status = "error"
         else:
             self.status = "problems" if has_failures(self.findings) else "clean"
+
+
+class RunInfo(BaseModel):
+    """Provenance of one `grader run` (or `grader check`): shown on the class page."""
+
+    rubric_name: str
+    rubric_hash: str
+    rubric_path: str = ""
+    max_points: float = 100.0
+    command: str = ""
+    versions: dict[str, str] = Field(default_factory=dict)  # grader, torch, backends, python
+    machine: dict[str, str] = Field(default_factory=dict)  # hostname-free: platform, cpu count, device
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    students: int = 0

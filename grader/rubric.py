@@ -239,6 +239,8 @@ class Scoring(Strict):
     base_points: float | None = None  # points before bands and deductions; default max_points if no bands
     bands: list[Band] = Field(default_factory=list)
     deductions: list[Deduction] = Field(default_factory=list)
+    # Finding codes (globs) that set the grade to zero, e.g. a missing required artifact.
+    zero_if: list[str] = Field(default_factory=list)
     min_total: float = 0.0
 
 

@@ -1,0 +1,109 @@
+"""`grader run`: grade every student of a class, durably and resumably.
+
+Each student is one task with plain inputs (a Submission) and a plain output (a
+StudentResult); the store is the only shared state and only this module's main thread
+writes to it. Worker threads share one Inception model per backend (see GradingContext).
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from grader.intake.discover import Submission, apply_submission_times, discover
+from grader.pipeline import GradingContext, grade_submission, machine_info, submission_hash, tool_versions
+from grader.results import RunInfo, StudentResult
+from grader.store import ResultStore
+
+
+@dataclass
+class BatchSummary:
+    results: list[StudentResult]
+    graded: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    run: RunInfo | None = None
+
+    @property
+    def errors(self) -> list[str]:
+        return [r.student_id for r in self.results if r.status == "error"]
+
+
+def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, run: RunInfo) -> None:
+    from grader.report.render import render_student_page, student_dir_name
+
+    render_student_page(result, out_dir / "students" / student_dir_name(result.student_id), run=run, rubric=ctx.rubric)
+
+
+def run_batch(
+    submissions_dir: Path,
+    ctx: GradingContext,
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    times: dict[str, datetime] | None = None,
+    command: str = "",
+    only: set[str] | None = None,
+) -> BatchSummary:
+    subs = discover(submissions_dir, ctx.rubric.submission.id_pattern)
+    apply_submission_times(subs, times)
+    if only:
+        subs = [s for s in subs if s.student_id in only]
+    run = RunInfo(
+        rubric_name=ctx.rubric.name, rubric_hash=ctx.rubric.content_hash,
+        rubric_path=str(ctx.rubric.path.name if ctx.rubric.path else ""),
+        max_points=ctx.rubric.scoring.max_points, command=command, versions=tool_versions(),
+        machine=machine_info(ctx.device), started_at=datetime.now(timezone.utc), students=len(subs),
+    )
+    summary = BatchSummary(results=[], run=run)
+    with ResultStore(out_dir) as store:
+        run_id = store.start_run(run)
+        todo: list[tuple[Submission, str]] = []
+        for sub in subs:
+            key = ctx.grading_key(submission_hash(sub))
+            if not force and store.grading_key(sub.student_id) == key:
+                summary.reused.append(sub.student_id)
+            else:
+                todo.append((sub, key))
+        bar = tqdm(total=len(todo), desc="grading", unit="student", disable=not ctx.progress)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            pending: dict[Future, tuple[Submission, str]] = {}
+            queue = list(todo)
+            while queue or pending:
+                while queue and len(pending) < max(1, jobs):
+                    sub, key = queue.pop(0)
+                    pending[pool.submit(grade_submission, sub, ctx)] = (sub, key)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    sub, key = pending.pop(future)
+                    result = future.result()  # grade_submission never raises for student problems
+                    result.submission = ", ".join(p.name for p in sub.items)
+                    result.input_hash = key
+                    store.put(result, key, run_id)
+                    _render_student(result, ctx, out_dir, run)
+                    summary.graded.append(sub.student_id)
+                    bar.update(1)
+                    bar.set_postfix_str(sub.student_id)
+        bar.close()
+        if only is None:
+            summary.removed = store.remove_except({s.student_id for s in subs})
+            for gone in summary.removed:
+                from grader.report.render import student_dir_name
+
+                shutil.rmtree(out_dir / "students" / student_dir_name(gone), ignore_errors=True)
+        run.finished_at = datetime.now(timezone.utc)
+        store.finish_run(run_id, run)
+        summary.results = store.all()
+    for result in summary.results:
+        if result.student_id in summary.reused:
+            _render_student(result, ctx, out_dir, run)
+    from grader.report.render import render_class_page
+
+    render_class_page(summary.results, run, out_dir)
+    return summary

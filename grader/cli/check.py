@@ -1,0 +1,75 @@
+"""`grader check`: a student validates a submission exactly as the TA will grade it."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from grader.cli.options import grading_options, stats_for_rubric
+from grader.console import print_student_result
+from grader.intake.assign import IMAGE_EXTS
+from grader.intake.discover import Submission, student_id_from_name
+from grader.pipeline import GradingContext, grade_submission
+from grader.rubric import load_rubric
+
+
+def _is_image_folder(path: Path) -> bool:
+    children = [p for p in path.iterdir() if not p.name.startswith(".")]
+    images = sum(p.suffix.lower() in IMAGE_EXTS for p in children)
+    return images > 0 and images >= 0.5 * len(children) and len(children) > 16
+
+
+def build_submission(paths: list[Path], id_pattern: str) -> tuple[Submission, bool]:
+    """(submission, partial): one file or one image folder checks that artifact alone."""
+    if len(paths) == 1 and paths[0].is_dir() and not _is_image_folder(paths[0]):
+        items = sorted(p for p in paths[0].iterdir() if not p.name.startswith(".") and p.name != "__MACOSX")
+        partial = False
+    else:
+        items, partial = list(paths), len(paths) == 1
+    names = [paths[0].name] + [p.name for p in items]
+    sid = next((i for i in (student_id_from_name(n, id_pattern) for n in names) if i), "student")
+    return Submission(student_id=sid, items=items, layout="check"), partial
+
+
+@click.command("check")
+@click.argument("submission", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@grading_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the student's report page here.")
+def check(submission, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, as_json, html_out):
+    """Check SUBMISSION (a zip, files, or a folder) against a rubric.
+
+    Exit 0: no problems; 1: the submission has problems; 2: usage or rubric error.
+    """
+    rubric = load_rubric(rubric_path)
+    sub, partial = build_submission(list(submission), rubric.submission.id_pattern)
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        ctx = GradingContext(
+            rubric=rubric, work_root=Path(tmp) / "work",
+            assets_root=Path(tmp) / "students" if html_out else None,
+            stats_overrides=stats_for_rubric(stats, rubric), weights=inception_weights, device=device,
+            cache_dir=cache_dir, compute_metrics=not no_metrics, partial=partial, progress=not as_json,
+            run_sampler=False,
+        )
+        result = grade_submission(sub, ctx)
+        if html_out:
+            from grader.report.render import render_student_page, student_dir_name
+
+            page = render_student_page(result, Path(tmp) / "students" / student_dir_name(result.student_id), rubric=rubric)
+            html_out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(page, html_out)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        print_student_result(result, rubric)
+        if html_out:
+            click.echo(f"report: {html_out}")
+    sys.exit(0 if result.status == "clean" else 1)
+
+
+COMMANDS = [check]

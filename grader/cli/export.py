@@ -1,0 +1,56 @@
+"""`grader export`: grades to CSV, Canvas gradebook import, or Gradescope results.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from grader.errors import GraderError
+from grader.export import canvas_csv, generic_csv, write_gradescope
+from grader.store import ResultStore
+
+
+@click.command("export")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "canvas", "gradescope"]), default="csv", show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output file (csv, canvas) or folder (gradescope); default: stdout / RESULTS/gradescope.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Canvas gradebook export to join with (canvas format).")
+@click.option("--assignment", default=None, help="Canvas assignment column name, e.g. 'HW3 (123456)'.")
+def export(results_dir, fmt, out, roster, assignment):
+    """Export the grades stored in RESULTS_DIR."""
+    with ResultStore(results_dir) as store:
+        results, run = store.all(), store.last_run()
+    if not results:
+        raise GraderError(f"{results_dir}: no graded students in the store")
+    max_points = run.max_points if run else 100.0
+    if fmt == "csv":
+        _emit(generic_csv(results), out)
+    elif fmt == "canvas":
+        if roster is None or not assignment:
+            raise GraderError("--format canvas needs --roster (the Canvas gradebook export) and --assignment NAME")
+        exported = canvas_csv(results, roster, assignment, max_points)
+        _emit(exported.csv_text, out)
+        for label, ids in (("graded but not on the roster", exported.unmatched_results),
+                           ("matching several roster rows", exported.ambiguous),
+                           ("on the roster without a grade", exported.ungraded_students)):
+            if ids:
+                click.echo(f"warning: {len(ids)} {label}: {', '.join(ids)}", err=True)
+    else:
+        folder = out or results_dir / "gradescope"
+        paths = write_gradescope(results, folder)
+        click.echo(f"{len(paths)} results.json files under {folder}")
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
+COMMANDS = [export]

@@ -1,0 +1,51 @@
+"""Options shared by the commands that grade (check, run, baseline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from grader.errors import GraderError
+
+
+def parse_stats(values: tuple[str, ...]) -> dict[str, Path]:
+    """--stats fid=ref.npz (or a bare path when the rubric has exactly one metric: resolved later)."""
+    out: dict[str, Path] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = "", value
+        out[name] = Path(path)
+    return out
+
+
+def stats_for_rubric(values: tuple[str, ...], rubric) -> dict[str, Path]:
+    stats = parse_stats(values)
+    if "" in stats:
+        fids = [n for n, m in rubric.metrics.items() if m.kind == "fid"]
+        if len(fids) != 1:
+            raise GraderError("--stats PATH without a name needs a rubric with exactly one FID metric; use --stats NAME=PATH")
+        stats[fids[0]] = stats.pop("")
+    for name, path in stats.items():
+        if name not in rubric.metrics:
+            raise GraderError(f"--stats {name}=...: the rubric has no metric {name!r} (it has: {', '.join(rubric.metrics) or 'none'})")
+        if not path.is_file():
+            raise GraderError(f"--stats {name}={path}: file not found")
+    return stats
+
+
+def grading_options(f):
+    for decorator in reversed([
+        click.option("--rubric", "rubric_path", required=True, type=click.Path(dir_okay=False), help="Rubric YAML."),
+        click.option("--stats", "stats", multiple=True, metavar="NAME=PATH",
+                     help="Reference statistics for a metric, overriding the rubric's path."),
+        click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="FID Inception weights (else $GRADER_INCEPTION_WEIGHTS, else the torch hub cache)."),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Feature cache folder (default $GRADER_CACHE_DIR or ~/.cache/grader)."),
+        click.option("--no-metrics", is_flag=True, help="Format checks only; skip FID."),
+    ]):
+        f = decorator(f)
+    return f

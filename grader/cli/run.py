@@ -1,0 +1,100 @@
+"""`grader run`: grade a whole class into a results folder; `grader report`: re-render it."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from grader.batch import run_batch
+from grader.cli.options import grading_options, stats_for_rubric
+from grader.errors import GraderError
+from grader.intake.discover import read_times_csv
+from grader.pipeline import GradingContext
+from grader.rubric import load_rubric
+
+
+@click.command("run")
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@grading_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder (grader.db, HTML pages).")
+@click.option("--times", "times_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV of submission times (student_id,submitted_at) when the LMS export has none.")
+@click.option("--jobs", "-j", default=1, show_default=True, help="Students graded in parallel (one shared model).")
+@click.option("--force", is_flag=True, help="Regrade everyone, even unchanged submissions.")
+@click.option("--student", "only", multiple=True, help="Grade only these student ids.")
+@click.option("--no-sandbox", is_flag=True, help="Do not re-run samplers even if the rubric asks for it.")
+@click.option("--sandbox-backend", type=click.Choice(["docker", "bwrap"]), default=None)
+@click.option("--keep-work", is_flag=True, help="Keep unpacked submissions under OUT/work for inspection.")
+@click.option("--quiet", "-q", is_flag=True)
+def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, out_dir, times_csv,
+        jobs, force, only, no_sandbox, sandbox_backend, keep_work, quiet):
+    """Grade every submission in SUBMISSIONS with a rubric.
+
+    Resumable: unchanged students are skipped on a rerun. Exit 0: everyone graded;
+    1: grading crashed for some student (see the report); 2: usage or configuration error.
+    """
+    rubric = load_rubric(rubric_path)
+    ctx = GradingContext(
+        rubric=rubric, work_root=out_dir / "work", assets_root=out_dir / "students",
+        stats_overrides=stats_for_rubric(stats, rubric), weights=inception_weights, device=device,
+        cache_dir=cache_dir, compute_metrics=not no_metrics, run_sampler=not no_sandbox,
+        sandbox_backend=sandbox_backend, progress=not quiet, keep_work=keep_work,
+    )
+    _preflight(ctx)
+    summary = run_batch(
+        submissions, ctx, out_dir, jobs=jobs, force=force,
+        times=read_times_csv(times_csv) if times_csv else None,
+        command=shlex.join(["grader", *sys.argv[1:]]), only=set(only) or None,
+    )
+    by_status: dict[str, int] = {}
+    for r in summary.results:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    click.echo(
+        f"{len(summary.results)} students: {len(summary.graded)} graded, {len(summary.reused)} unchanged"
+        + (f", {len(summary.removed)} removed" if summary.removed else "")
+        + " | " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+    )
+    click.echo(f"results: {out_dir / 'index.html'}  (export: grader export {out_dir} --format csv)")
+    sys.exit(1 if summary.errors else 0)
+
+
+def _preflight(ctx: GradingContext) -> None:
+    """TA mistakes are reported once, before any student is graded."""
+    if not ctx.compute_metrics:
+        return
+    problems = []
+    for name, metric in ctx.rubric.metrics.items():
+        if metric.kind == "fid" and not ctx.stats_path(name, metric).is_file():
+            problems.append(f"metric {name}: reference statistics not found at {ctx.stats_path(name, metric)} "
+                            f"(pass --stats {name}=PATH, or --no-metrics for format checks only)")
+    if any(m.kind == "fid" for m in ctx.rubric.metrics.values()):
+        why = ctx.metric_unavailable()
+        if why:
+            problems.append(why)
+    if problems:
+        raise GraderError("\n".join(problems))
+
+
+@click.command("report")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--rubric", "rubric_path", type=click.Path(dir_okay=False), default=None,
+              help="Rubric, for per-line explanations (optional).")
+def report(results_dir, rubric_path):
+    """Re-render the HTML pages of RESULTS_DIR from its store, without regrading."""
+    from grader.report.render import render_all
+    from grader.store import ResultStore
+
+    with ResultStore(results_dir) as store:
+        results, run_info = store.all(), store.last_run()
+    if run_info is None:
+        raise GraderError(f"{results_dir}: no grading run recorded in {ResultStore.FILENAME}")
+    rubric = load_rubric(rubric_path) if rubric_path else None
+    pages = render_all(results, run_info, results_dir, rubric=rubric)
+    click.echo(f"{len(pages)} pages written under {results_dir}")
+
+
+COMMANDS = [run, report]

@@ -1,0 +1,59 @@
+"""Plain-text rendering of results for the terminal (used by the CLI)."""
+
+from __future__ import annotations
+
+import click
+
+from grader.findings import Severity
+from grader.results import StudentResult
+from grader.rubric import Rubric
+
+MARK = {Severity.ERROR: ("x", "red"), Severity.WARNING: ("!", "yellow"), Severity.INFO: ("-", None)}
+
+
+def print_student_result(result: StudentResult, rubric: Rubric) -> None:
+    echo = click.echo
+    echo(click.style(f"{rubric.name}: {result.student_id}", bold=True))
+    groups: dict[str | None, list] = {}
+    for f in result.findings:
+        groups.setdefault(f.artifact, []).append(f)
+    for artifact in result.artifacts:
+        count = f", {artifact.count:,} files" if artifact.count is not None else ""
+        given = f" <- {artifact.submitted_as}" if artifact.submitted_as else ""
+        colour = {"ok": "green", "problems": "red", "missing": "red"}.get(artifact.status)
+        echo(f"\n  {artifact.title} [{click.style(artifact.status.replace('_', ' '), fg=colour)}{count}]{given}")
+        for f in groups.pop(artifact.name, []):
+            _print_finding(f)
+    for artifact, findings in groups.items():
+        echo(f"\n  {artifact or 'Submission'}")
+        for f in findings:
+            _print_finding(f)
+    for m in result.metrics:
+        if m.value is not None:
+            p = m.provenance
+            echo(f"\n  {m.title}: {m.value:.4f}")
+            echo(f"    {p.get('backend', '?')} {p.get('backend_version', '')}, N={p.get('n', '?')}, "
+                 f"device {p.get('device', '?')}, weights {str(p.get('weights_sha256', ''))[:12]}, "
+                 f"stats {str(p.get('stats_sha256', ''))[:12]}")
+        else:
+            echo(f"\n  {m.title}: not computed: {m.skipped}")
+    if result.grade is not None:
+        g = result.grade
+        echo("\n  Grade")
+        for line in g.lines:
+            echo(f"    {line.points:+8.2f}  {line.label}" + (f"  ({line.detail})" if line.detail else ""))
+        echo(f"    {'':8}  = {g.final:.2f} / {g.max_points:g}")
+    if result.traceback:
+        echo("\n" + result.traceback)
+    failing = sum(f.severity.fails for f in result.findings)
+    if result.status == "clean":
+        echo(click.style("\nverdict: OK, no problems found", fg="green", bold=True))
+    else:
+        echo(click.style(f"\nverdict: {failing} problem{'s' if failing != 1 else ''} to fix", fg="red", bold=True))
+
+
+def _print_finding(f) -> None:
+    mark, colour = MARK[f.severity]
+    click.echo(f"    {click.style(mark, fg=colour)} {f.message}  [{f.code}]")
+    if f.hint and f.severity is not Severity.INFO:
+        click.echo(f"      fix: {f.hint}")

@@ -1,0 +1,204 @@
+"""Example HW3 submissions written from code: no binary fixtures anywhere.
+
+Digits come from real MNIST when a folder of IDX files is given (the test digits, so the
+example's FID against MNIST-train statistics is realistic); otherwise they are drawn with
+Pillow's built-in font, which keeps the example runnable on a machine without the data.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from grader.datasets import load_mnist
+
+ZIP_TIME = (2026, 1, 1, 0, 0, 0)  # fixed entry times: the same example gives the same bytes
+
+
+def drawn_digits(n: int, seed: int = 0) -> np.ndarray:
+    """n 28x28 uint8 digits drawn with Pillow's font, randomly shifted and rotated."""
+    rng = np.random.default_rng(seed)
+    font = ImageFont.load_default(size=22)
+    out = np.empty((n, 28, 28), np.uint8)
+    for i in range(n):
+        im = Image.new("L", (28, 28), 0)
+        ImageDraw.Draw(im).text((14 + rng.integers(-2, 3), 14 + rng.integers(-2, 3)), str(i % 10),
+                                fill=255, font=font, anchor="mm", stroke_width=int(rng.integers(0, 2)), stroke_fill=255)
+        out[i] = np.asarray(im.rotate(float(rng.uniform(-15, 15)), resample=Image.BILINEAR))
+    return out
+
+
+def example_digits(n: int, mnist_dir: Path | None, seed: int = 0) -> np.ndarray:
+    if mnist_dir is not None:
+        images, _ = load_mnist(mnist_dir, "test")
+        idx = np.random.default_rng(seed).permutation(len(images))
+        return images[np.resize(idx, n)]
+    return drawn_digits(n, seed)
+
+
+def png_bytes(array: np.ndarray, mode: str = "RGB") -> bytes:
+    im = Image.fromarray(array)
+    im = im.convert(mode) if im.mode != mode else im
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _zip_write(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
+def write_images_zip(path: Path, digits: np.ndarray, *, folder: str = "", junk: bool = False,
+                     corrupt: int | None = None, drop: int | None = None) -> Path:
+    """The HW3 images zip: 00001.png ... as 28x28 RGB, flat unless `folder` is given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, digit in enumerate(digits, start=1):
+            if drop is not None and i == drop:
+                continue
+            data = png_bytes(np.stack([digit] * 3, axis=-1))
+            if corrupt is not None and i == corrupt:
+                data = data[: len(data) // 2]  # a truncated PNG, as from an interrupted copy
+            _zip_write(zf, f"{folder}{i:05d}.png", data)
+        if junk:
+            _zip_write(zf, ".DS_Store", b"\0\0\0\1Bud1" + bytes(64))
+            _zip_write(zf, "__MACOSX/._00001.png", b"\0\5\26\7" + bytes(60))
+    return path
+
+
+SAMPLER_SOURCE = '''"""Sample digits from a trained diffusion model (example submission)."""
+import argparse
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--num", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print("sampling", args.num, "images into", args.output, "with seed", args.seed)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+README_TEXT = """# HW3 diffusion model
+
+Environment: `python -m venv .venv && . .venv/bin/activate && pip install torch torchvision tqdm`
+Train: `python train.py`   Sample: `python sample.py --output images --num 10000`
+"""
+
+
+def write_source_zip(path: Path, *, with_weights: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        _zip_write(zf, "README.md", README_TEXT.encode())
+        _zip_write(zf, "sample.py", SAMPLER_SOURCE.encode())
+        _zip_write(zf, "train.py", b"# training loop (omitted in the example)\n")
+        if with_weights:
+            _zip_write(zf, "model.pth", bytes(4096))
+    return path
+
+
+def write_process_grid(path: Path, digits: np.ndarray, *, padding: int = 2, seed: int = 0) -> Path:
+    from grader.checks.grid_synth import make_forward_diffusion_grid
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_forward_diffusion_grid(digits[:8], padding=padding, seed=seed).save(path)
+    return path
+
+
+def write_hw3_submission(out_dir: Path, student_id: str, digits: np.ndarray, grid_digits: np.ndarray,
+                         **variant) -> list[Path]:
+    """A complete HW3 submission in out_dir; `variant` breaks it on purpose (see VARIANTS)."""
+    paths = []
+    images = digits
+    if variant.get("weak"):
+        blurred = [np.asarray(Image.fromarray(d).filter(ImageFilter.GaussianBlur(1.6))) for d in digits]
+        noise = np.random.default_rng(1).normal(0, 40, digits.shape)
+        images = np.clip(np.stack(blurred) + noise, 0, 255).astype(np.uint8)
+    paths.append(write_images_zip(out_dir / f"{student_id}.zip", images, folder=variant.get("folder", ""),
+                                  junk=variant.get("junk", False), corrupt=variant.get("corrupt"),
+                                  drop=variant.get("drop")))
+    paths.append(write_source_zip(out_dir / f"{student_id}_code.zip", with_weights=variant.get("weights", False)))
+    if not variant.get("no_grid"):
+        paths.append(write_process_grid(out_dir / f"{student_id}_process.png", grid_digits))
+    return paths
+
+
+# Ways to break a submission on purpose: name -> keyword arguments of write_hw3_submission.
+VARIANTS = {
+    "weak": {"weak": True},
+    "count": {"drop": 17},
+    "junk": {"junk": True},
+    "nested": {"folder": "images/"},
+    "corrupt": {"corrupt": 5},
+    "no-grid": {"no_grid": True},
+    "weights": {"weights": True},
+}
+
+
+@dataclass(frozen=True)
+class ExampleStudent:
+    student_id: str
+    story: str
+    variant: dict
+    days_late: int = 0
+
+
+CLASS = [
+    ExampleStudent("A0000001", "perfect submission", {}),
+    ExampleStudent("A0000002", "blurry, noisy digits: a higher FID", VARIANTS["weak"]),
+    ExampleStudent("A0000003", "one image missing (wrong count, a gap in the names)", VARIANTS["count"]),
+    ExampleStudent("A0000004", "macOS junk (__MACOSX/, .DS_Store) in the images zip", VARIANTS["junk"]),
+    ExampleStudent("A0000005", "images inside a folder in the zip", VARIANTS["nested"]),
+    ExampleStudent("A0000006", "one truncated PNG", VARIANTS["corrupt"]),
+    ExampleStudent("A0000007", "perfect, but two days late", {}, days_late=2),
+    ExampleStudent("A0000008", "the diffusion-process image is missing", VARIANTS["no-grid"]),
+]
+
+EXAMPLE_DUE = datetime.fromisoformat("2026-11-30T23:59:00+08:00")
+
+
+def write_example_rubric(base_rubric: Path, out: Path, images: int) -> Path:
+    """The course rubric, scaled to `images` per student for a quick demo, stats beside it."""
+    data = yaml.safe_load(base_rubric.read_text(encoding="utf-8"))
+    data["name"] = f"{data['name']} (example class, {images:,} images per student)"
+    data["artifacts"]["images"]["count"] = images
+    for metric in data.get("metrics", {}).values():
+        metric["stats"] = "mnist.npz"
+    data.setdefault("late", {})["due"] = EXAMPLE_DUE.isoformat()
+    out.write_text(
+        f"# Written by `grader example class` from {base_rubric.name}; edit freely.\n"
+        + yaml.safe_dump(data, sort_keys=False),
+        encoding="utf-8",
+    )
+    return out
+
+
+def write_example_class(out_dir: Path, *, images: int, mnist_dir: Path | None, base_rubric: Path) -> dict[str, Path]:
+    """A small class covering the common problems, a times CSV and a rubric for it."""
+    subs = out_dir / "submissions"
+    digits = example_digits(images + 16, mnist_dir)
+    lines = ["student_id,submitted_at"]
+    for i, student in enumerate(CLASS):
+        own = np.roll(digits, -i * 7, axis=0)
+        write_hw3_submission(subs / student.student_id, student.student_id, own[:images],
+                             own[images : images + 8], **student.variant)
+        when = EXAMPLE_DUE - timedelta(hours=5) + timedelta(days=student.days_late)
+        lines.append(f"{student.student_id},{when.isoformat()}")
+    (out_dir / "times.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rubric = write_example_rubric(base_rubric, out_dir / "rubric.yaml", images)
+    stories = "\n".join(f"- {s.student_id}: {s.story}" for s in CLASS)
+    (out_dir / "README.md").write_text(f"# Example class\n\n{stories}\n", encoding="utf-8")
+    return {"submissions": subs, "times": out_dir / "times.csv", "rubric": rubric}

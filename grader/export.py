@@ -1,0 +1,129 @@
+"""Grades out to where TAs need them: a generic CSV, a Canvas gradebook import, Gradescope results.json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.findings import Severity
+from grader.results import StudentResult
+
+GENERIC_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points",
+                   "fid", "findings", "status"]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _fid(result: StudentResult) -> float | None:
+    return next((m.value for m in result.metrics if m.kind == "fid" and m.value is not None), None)
+
+
+def _failing(result: StudentResult) -> int:
+    return sum(f.severity is Severity.ERROR for f in result.findings)
+
+
+def generic_csv(results: list[StudentResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(GENERIC_COLUMNS)
+    for r in results:
+        g = r.grade
+        writer.writerow([
+            r.student_id,
+            _fmt(g.raw if g else None), g.late_days if g else "", _fmt(g.late_deduction if g else None),
+            _fmt(g.final if g else None), _fmt(g.max_points if g else None),
+            _fmt(_fid(r), 4), _failing(r), r.status,
+        ])
+    return out.getvalue()
+
+
+CANVAS_ROSTER_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+@dataclass
+class CanvasExport:
+    csv_text: str
+    unmatched_results: list[str] = field(default_factory=list)  # graded, not on the roster
+    ungraded_students: list[str] = field(default_factory=list)  # on the roster, no result
+    ambiguous: list[str] = field(default_factory=list)  # one result id matching several roster rows
+
+
+def _read_roster(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("Student", "ID", "SIS User ID") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise GraderError(f"{path}: not a Canvas gradebook export (missing column(s) {', '.join(missing)})")
+            # Canvas exports put a "Points Possible" row (and sometimes a muted row) under the header.
+            return [row for row in reader if (row.get("Student") or "").strip() not in ("", "Points Possible")
+                    and not (row.get("Student") or "").strip().startswith("Student, Test")]
+    except FileNotFoundError:
+        raise GraderError(f"Canvas roster not found: {path}") from None
+
+
+def canvas_csv(results: list[StudentResult], roster_path: Path, assignment: str, max_points: float) -> CanvasExport:
+    """Canvas gradebook import: roster columns + one assignment column, joined by SIS User ID
+    (or the Canvas user ID when a student id is that), with a Points Possible row."""
+    roster = _read_roster(roster_path)
+    by_key: dict[str, list[int]] = {}
+    for i, row in enumerate(roster):
+        for key in {row.get("SIS User ID", "").strip(), row.get("ID", "").strip()} - {""}:
+            by_key.setdefault(key.lower(), []).append(i)
+    grades: dict[int, float] = {}
+    export = CanvasExport(csv_text="")
+    for r in results:
+        rows = sorted(set(by_key.get(r.student_id.lower(), [])))
+        if not rows:
+            export.unmatched_results.append(r.student_id)
+        elif len(rows) > 1:
+            export.ambiguous.append(r.student_id)
+        elif r.grade is not None:
+            grades[rows[0]] = r.grade.final
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CANVAS_ROSTER_COLUMNS + [assignment])
+    writer.writerow(["Points Possible", "", "", "", ""] + [f"{max_points:g}"])
+    for i, row in enumerate(roster):
+        writer.writerow([row.get(c, "") for c in CANVAS_ROSTER_COLUMNS] + [_fmt(grades.get(i))])
+        if i not in grades:
+            export.ungraded_students.append(row.get("SIS User ID") or row.get("ID") or row.get("Student", ""))
+    export.csv_text = out.getvalue()
+    return export
+
+
+def gradescope_results(result: StudentResult) -> dict:
+    """Gradescope autograder results.json for one student."""
+    g = result.grade
+    tests = []
+    for line in g.lines if g else []:
+        entry = {"name": line.label, "score": round(line.points, 4), "output": line.detail, "visibility": "visible"}
+        if line.max_points is not None:
+            entry["max_score"] = round(line.max_points, 4)
+        tests.append(entry)
+    for f in result.findings:
+        if f.severity is Severity.INFO:
+            continue
+        text = f.message + (f"\nHow to fix: {f.hint}" if f.hint else "")
+        tests.append({"name": f"[{f.severity.value}] {f.code}" + (f" ({f.artifact})" if f.artifact else ""),
+                      "score": 0, "max_score": 0, "output": text, "visibility": "visible"})
+    output = f"Final grade {g.final:.2f} / {g.max_points:g}" if g else "Not graded: " + result.status
+    return {"score": round(g.final, 4) if g else 0.0, "output": output, "tests": tests, "visibility": "visible"}
+
+
+def write_gradescope(results: list[StudentResult], out_dir: Path) -> list[Path]:
+    written = []
+    for r in results:
+        from grader.report.render import student_dir_name
+
+        path = out_dir / student_dir_name(r.student_id) / "results.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(gradescope_results(r), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

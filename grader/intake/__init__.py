@@ -1,0 +1,1 @@
+"""Getting submissions in: discovery, assignment to rubric artifacts, safe unpacking."""

@@ -1,0 +1,160 @@
+"""Decide which submitted file or folder is which rubric artifact.
+
+Names alone are not enough: HW3's images zip and source zip are both named by student id.
+Each item is sniffed once (a zip's member list, a folder's listing) and classified by what
+it holds; an artifact takes the best-fitting item whose name matches one of its globs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.findings import Finding, error, info, warning
+from grader.intake.unpack import zip_member_names
+from grader.rubric import Rubric
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+CODE_EXTS = {".py", ".ipynb", ".sh", ".yaml", ".yml", ".toml", ".cfg", ".json", ".txt", ".md", ".pdf"}
+DOC_EXTS = {".pdf", ".md", ".txt", ".docx", ".html"}
+
+
+@dataclass
+class Contents:
+    """What an item holds, judged from names only (cheap: no decoding)."""
+
+    is_zip: bool = False
+    is_dir: bool = False
+    names: list[str] = field(default_factory=list)  # member / file names, relative
+
+    @property
+    def images(self) -> int:
+        return sum(Path(n).suffix.lower() in IMAGE_EXTS for n in self.names)
+
+    @property
+    def code(self) -> int:
+        return sum(Path(n).suffix.lower() in {".py", ".ipynb"} for n in self.names)
+
+
+def sniff(item: Path) -> Contents:
+    if item.is_dir():
+        names = []
+        for dirpath, dirnames, filenames in os.walk(item):
+            rel = os.path.relpath(dirpath, item)
+            names.extend(f if rel == "." else f"{rel}/{f}" for f in filenames)
+            if len(names) > 100_000:
+                break
+        return Contents(is_dir=True, names=names)
+    members = zip_member_names(item) if item.suffix.lower() == ".zip" or _looks_like_zip(item) else None
+    if members is not None:
+        return Contents(is_zip=True, names=[m for m in members if not m.endswith("/")])
+    return Contents(names=[item.name])
+
+
+def _looks_like_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def _fits(kind: str, container: str, item: Path, contents: Contents) -> float:
+    """0 when the item cannot be this artifact; higher is a better fit."""
+    if container == "zip" and not contents.is_zip:
+        return 0
+    if container == "folder" and not contents.is_dir:
+        return 0
+    if container == "file" and (contents.is_dir or contents.is_zip):
+        return 0
+    bundle = contents.is_zip or contents.is_dir
+    n = max(len(contents.names), 1)
+    if kind == "image_set":
+        # A set of images: mostly image files, no code.
+        return 0 if not bundle or contents.images == 0 else 1 + contents.images / n - contents.code / n
+    if kind == "source":
+        return 0 if not bundle or contents.code == 0 else 1 + contents.code / n
+    suffix = item.suffix.lower()
+    if kind in ("process_grid", "image"):
+        return 1 if not bundle and suffix in IMAGE_EXTS else 0
+    if kind == "document":
+        return 1 if not bundle and suffix in DOC_EXTS else 0
+    return 0
+
+
+def _name_matches(name: str, patterns: list[str]) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in patterns)
+
+
+@dataclass
+class Assignment:
+    artifacts: dict[str, Path]  # artifact name -> item
+    unassigned: list[Path]
+    findings: list[Finding]
+
+
+def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] | None = None,
+           partial: bool = False) -> Assignment:
+    """Match items to artifacts. partial=True (a student checking one file): absent artifacts
+    are 'not given' (info), not missing (error)."""
+    display_names = display_names or {}
+    contents = {item: sniff(item) for item in items}
+    candidates: list[tuple[float, str, Path]] = []
+    for name, spec in rubric.artifacts.items():
+        for item in items:
+            shown = display_names.get(item, item.name)
+            if not _name_matches(shown, spec.match):
+                continue
+            fit = _fits(spec.kind, spec.container, item, contents[item])
+            if fit > 0:
+                candidates.append((fit, name, item))
+    # Greedy by fit: each item serves one artifact, each artifact takes one item.
+    chosen: dict[str, Path] = {}
+    used: set[Path] = set()
+    for fit, name, item in sorted(candidates, key=lambda c: (-c[0], c[1], str(c[2]))):
+        if name not in chosen and item not in used:
+            chosen[name], used = item, used | {item}
+    findings: list[Finding] = []
+    for name, spec in rubric.artifacts.items():
+        if name in chosen:
+            continue
+        title = spec.title or name
+        wanted = " or ".join(spec.match)
+        if partial:
+            findings.append(info("submission.not_given", f"{title}: not given to this check", artifact=name))
+        elif spec.required:
+            findings.append(
+                error(
+                    "submission.missing_artifact",
+                    f"{title} is missing: no submitted file matches {wanted} ({spec.kind.replace('_', ' ')})",
+                    artifact=name,
+                    hint=spec.description or None,
+                )
+            )
+        else:
+            findings.append(info("submission.optional_absent", f"{title} (optional) was not submitted", artifact=name))
+    unassigned = [item for item in items if item not in used]
+    for item in unassigned:
+        shown = display_names.get(item, item.name)
+        findings.append(
+            warning(
+                "submission.unexpected_file",
+                f"{shown!r} does not match any artifact of this assignment; it was not graded",
+                path=shown,
+            )
+        )
+    return Assignment(artifacts=chosen, unassigned=unassigned, findings=findings)
+
+
+def expand_bundle(items: list[Path], rubric: Rubric) -> bool:
+    """True when a lone zip is a bundle of the artifacts (a zip holding zips/PNGs), not one artifact."""
+    if len(items) != 1 or len(rubric.artifacts) < 2:
+        return False
+    contents = sniff(items[0])
+    if not contents.is_zip:
+        return False
+    top = {n.split("/")[0] for n in contents.names if "/" not in n.rstrip("/")}
+    return any(n.lower().endswith(".zip") for n in top) and contents.images < 0.5 * len(contents.names)

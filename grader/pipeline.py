@@ -1,0 +1,327 @@
+"""The stages for one submission: unpack, check, sample, measure, score.
+
+`grader check` (one student, locally) and `grader run` (a class) both call
+`grade_submission`, so what a student sees before submitting is what the TA sees.
+A failing stage becomes a finding on that student; it never escapes to sink a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from grader import __version__
+from grader.checks.files import check_document, check_image_file
+from grader.checks.grid import check_process_grid, noise_heatmap_png
+from grader.checks.images import check_image_set
+from grader.checks.source import check_source
+from grader.errors import GraderError
+from grader.findings import Finding, apply_severity_overrides, error, warning
+from grader.intake.assign import assign, expand_bundle
+from grader.intake.discover import Submission
+from grader.intake.unpack import UnpackResult, scan_folder, unpack_zip
+from grader.report.previews import write_previews
+from grader.results import ArtifactResult, MetricResult, SandboxRun, StudentResult
+from grader.rubric import FidMetric, Rubric
+from grader.scoring import score
+
+TOOL_PACKAGES = ("torch", "torchvision", "pytorch-gan-metrics", "pytorch-fid", "numpy", "scipy", "Pillow")
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"grader": __version__, "python": platform.python_version()}
+    for name in TOOL_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def submission_hash(sub: Submission) -> str:
+    """Content hash of everything the student handed in (names and bytes, sorted)."""
+    h = hashlib.sha256()
+    for item in sorted(sub.items):
+        paths = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+        for p in paths:
+            h.update(str(p.relative_to(item.parent)).encode() + b"\0")
+            h.update(sha256_file(p).encode())
+    if sub.submitted_at:
+        h.update(sub.submitted_at.isoformat().encode())
+    return h.hexdigest()
+
+
+@dataclass
+class GradingContext:
+    """Everything grading needs besides the submission; shared by all students of a run."""
+
+    rubric: Rubric
+    work_root: Path  # scratch space; one folder per student
+    assets_root: Path | None = None  # results/students: previews kept for reports
+    stats_overrides: dict[str, Path] = field(default_factory=dict)  # metric name -> stats file
+    weights: Path | None = None
+    device: str | None = None
+    cache_dir: Path | None = None
+    compute_metrics: bool = True
+    run_sampler: bool = True
+    sandbox_backend: str | None = None
+    partial: bool = False  # `grader check` of some artifacts only
+    progress: bool = False
+    keep_work: bool = False
+    _engines: dict = field(default_factory=dict, repr=False)
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _forward_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def stats_path(self, name: str, metric: FidMetric) -> Path:
+        return self.stats_overrides.get(name) or self.rubric.resolve(metric.stats)
+
+    def engine(self, backend: str):
+        """One Inception model per backend, loaded once, shared by every student."""
+        from grader.metrics.fid import FidEngine
+
+        with self._engine_lock:
+            if backend not in self._engines:
+                self._engines[backend] = FidEngine(
+                    backend, weights=self.weights, device=self.device, cache_dir=self.cache_dir,
+                    progress=self.progress,
+                )
+            return self._engines[backend]
+
+    def grading_key(self, input_hash: str) -> str:
+        """What a stored result depends on: the submission, the rubric, the TA files, the options."""
+        h = hashlib.sha256()
+        h.update(input_hash.encode())
+        h.update(self.rubric.content_hash.encode())
+        for name, metric in sorted(self.rubric.metrics.items()):
+            if isinstance(metric, FidMetric):
+                stats = self.stats_path(name, metric)
+                h.update((sha256_file(stats) if stats.is_file() else "absent").encode())
+        h.update(f"metrics={self.compute_metrics};sampler={self.run_sampler}".encode())
+        return h.hexdigest()
+
+    def metric_unavailable(self) -> str | None:
+        """Why FID cannot be computed at all (weights), or None."""
+        from grader.metrics.inception import resolve_weights
+
+        try:
+            resolve_weights(self.weights)
+        except GraderError as exc:
+            return str(exc)
+        return None
+
+
+@dataclass
+class _ArtifactState:
+    result: ArtifactResult
+    images: list[Path] = field(default_factory=list)  # for image sets
+    root: Path | None = None  # unpacked content
+
+
+def _unpack(item: Path, dest: Path, ctx: GradingContext, artifact: str, *, flat: bool, forbid_junk: bool) -> UnpackResult:
+    if item.is_dir():
+        return scan_folder(item, artifact=artifact, flat=flat, forbid_junk=forbid_junk)
+    return unpack_zip(item, dest, ctx.rubric.limits, artifact=artifact, flat=flat, forbid_junk=forbid_junk)
+
+
+def _check_artifact(name: str, item: Path, shown: str, work: Path, assets: Path | None,
+                    ctx: GradingContext, findings: list[Finding]) -> _ArtifactState:
+    spec = ctx.rubric.artifacts[name]
+    result = ArtifactResult(name=name, title=spec.title or name, kind=spec.kind, status="ok", submitted_as=shown)
+    state = _ArtifactState(result=result)
+    own: list[Finding] = []
+    if spec.kind == "image_set":
+        unpacked = _unpack(item, work / name, ctx, name, flat=spec.flat, forbid_junk=spec.forbid_junk)
+        own += unpacked.findings
+        if not unpacked.fatal:
+            report = check_image_set(unpacked.root, spec, artifact=name, files=unpacked.files, progress=False)
+            own += report.findings
+            state.images, state.root = report.images, unpacked.root
+            result.count = report.count
+            if assets is not None and report.images:
+                written = write_previews(report.images, assets / name)
+                result.previews = [str(p.relative_to(assets.parent)) for p in written]
+    elif spec.kind == "source":
+        unpacked = _unpack(item, work / name, ctx, name, flat=False, forbid_junk=spec.forbid_junk)
+        own += unpacked.findings
+        if not unpacked.fatal:
+            own += check_source(unpacked.root, unpacked.files, spec, artifact=name)
+            state.root = unpacked.root
+            result.count = len(unpacked.files)
+    elif spec.kind == "process_grid":
+        report = check_process_grid(item, spec, artifact=name)
+        own += report.findings
+        result.details = {"layout": report.layout, "noise": report.noise}
+        if assets is not None:
+            (assets / name).mkdir(parents=True, exist_ok=True)
+            copy = assets / name / "process.png"
+            shutil.copyfile(item, copy)
+            result.previews = [str(copy.relative_to(assets.parent))]
+            if report.noise is not None:
+                heat = assets / name / "noise.png"
+                noise_heatmap_png(report, heat)
+                result.previews.append(str(heat.relative_to(assets.parent)))
+    elif spec.kind == "image":
+        own += check_image_file(item, spec, artifact=name, shown=shown)
+        if assets is not None and not own:
+            (assets / name).mkdir(parents=True, exist_ok=True)
+            copy = assets / name / f"image{item.suffix.lower()}"
+            shutil.copyfile(item, copy)
+            result.previews = [str(copy.relative_to(assets.parent))]
+    elif spec.kind == "document":
+        own += check_document(item, spec, artifact=name, shown=shown)
+    own = apply_severity_overrides(own, ctx.rubric.severity)
+    if any(f.severity.fails for f in own):
+        result.status = "problems"
+    findings += own
+    return state
+
+
+def _measure(name: str, metric, images: list[Path], ctx: GradingContext) -> MetricResult:
+    result = MetricResult(name=name, kind=metric.kind, title=metric.title or name, artifact=metric.artifact)
+    if not ctx.compute_metrics:
+        result.skipped = "metrics were turned off for this run (--no-metrics)"
+        return result
+    if not isinstance(metric, FidMetric):
+        result.skipped = f"metric kind {metric.kind!r} needs the TA's evaluator; not available in this version"
+        return result
+    if not images:
+        result.skipped = "no readable images to measure"
+        return result
+    stats = ctx.stats_path(name, metric)
+    if not stats.is_file():
+        result.skipped = (
+            f"reference statistics not found: {stats} (the TAs publish it; put it there or pass --stats {name}=PATH)"
+        )
+        return result
+    why = ctx.metric_unavailable()
+    if why is not None:
+        result.skipped = why
+        return result
+    engine = ctx.engine(metric.backend)
+    with ctx._forward_lock:  # one model on one device: students take turns
+        fid = engine.fid(images, stats)
+    result.value = fid.fid
+    result.provenance = dict(fid.provenance)
+    result.warnings = list(fid.warnings)
+    return result
+
+
+def grade_submission(sub: Submission, ctx: GradingContext) -> StudentResult:
+    """Grade one student. Never raises for anything the student did."""
+    result = StudentResult(student_id=sub.student_id, rubric_hash=ctx.rubric.content_hash,
+                           versions=tool_versions(), started_at=datetime.now(timezone.utc))
+    work = ctx.work_root / _safe(sub.student_id)
+    assets = None
+    if ctx.assets_root is not None:
+        from grader.report.render import student_dir_name
+
+        assets = ctx.assets_root / student_dir_name(sub.student_id) / "assets"
+        shutil.rmtree(assets, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        _grade_into(result, sub, ctx, work, assets)
+    except Exception:  # a crash inside a stage is this student's problem record, not the batch's
+        result.traceback = traceback.format_exc()
+        result.findings.append(
+            error("grader.internal_error", "grading this submission crashed; the TA has the details",
+                  hint="this is not necessarily your fault; the TA will look at it")
+        )
+    finally:
+        if not ctx.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    result.update_status()
+    result.finished_at = datetime.now(timezone.utc)
+    return result
+
+
+def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, work: Path, assets: Path | None) -> None:
+    rubric = ctx.rubric
+    items, names = list(sub.items), dict(sub.item_names)
+    if expand_bundle(items, rubric):
+        bundle = unpack_zip(items[0], work / "_bundle", rubric.limits, flat=False, forbid_junk=True)
+        result.findings += [f for f in bundle.findings if f.code != "zip.nested_zip"]
+        items = sorted(bundle.root / f for f in bundle.files if "/" not in f)
+        names = {}
+    assignment = assign(items, rubric, display_names=names, partial=ctx.partial)
+    result.findings += assignment.findings
+    states: dict[str, _ArtifactState] = {}
+    for name, spec in rubric.artifacts.items():
+        item = assignment.artifacts.get(name)
+        if item is None:
+            status = "not_given" if ctx.partial else "missing"
+            result.artifacts.append(ArtifactResult(name=name, title=spec.title or name, kind=spec.kind, status=status))
+            continue
+        shown = names.get(item, item.name)
+        states[name] = _check_artifact(name, item, shown, work, assets, ctx, result.findings)
+        result.artifacts.append(states[name].result)
+
+    images_for = {name: s.images for name, s in states.items()}
+    if rubric.sample is not None and ctx.run_sampler and not ctx.partial:
+        _run_sampler(result, states, images_for, work, ctx)
+
+    for name, metric in rubric.metrics.items():
+        try:
+            result.metrics.append(_measure(name, metric, images_for.get(metric.artifact, []), ctx))
+        except (MemoryError, RuntimeError, OSError, ValueError) as exc:
+            result.metrics.append(MetricResult(name=name, kind=metric.kind, artifact=metric.artifact,
+                                               skipped=f"failed: {type(exc).__name__}: {exc}"))
+            result.findings.append(error("metric.failed", f"{name} could not be computed: {exc}", artifact=metric.artifact))
+            result.traceback = traceback.format_exc()
+        for text in result.metrics[-1].warnings:
+            result.findings.append(warning(f"metric.{name}.warning", text, artifact=metric.artifact))
+
+    result.findings = apply_severity_overrides(result.findings, rubric.severity)
+    if not ctx.partial:
+        result.grade = score(rubric, result.metrics, result.findings,
+                             submitted_at=sub.submitted_at, submitted_at_source=sub.submitted_at_source)
+
+
+def _run_sampler(result: StudentResult, states: dict[str, _ArtifactState], images_for: dict[str, list[Path]],
+                 work: Path, ctx: GradingContext) -> None:
+    from grader.sandbox import run_sampler
+
+    spec = ctx.rubric.sample
+    source = states.get(spec.source)
+    if source is None or source.root is None:
+        result.findings.append(error("sandbox.no_source", "the sampler could not run: no usable source code", artifact=spec.source))
+        return
+    out = work / "_sampled"
+    out.mkdir(parents=True, exist_ok=True)
+    outcome = run_sampler(spec, source.root, out, backend=ctx.sandbox_backend)
+    result.sandbox = outcome.run if isinstance(outcome.run, SandboxRun) else SandboxRun.model_validate(outcome.run)
+    result.findings += outcome.findings
+    produced_spec = ctx.rubric.artifacts[spec.produces]
+    label = f"{spec.produces} (regenerated)"
+    report = check_image_set(out, produced_spec.model_copy(update={"count": spec.num}), artifact=label)
+    result.findings += report.findings
+    if spec.audit is not None:
+        from grader.sandbox import audit_against_submitted
+
+        result.findings += audit_against_submitted(out, images_for.get(spec.produces, []), spec.audit)
+    if spec.replace_submitted:
+        images_for[spec.produces] = report.images
+
+
+def _safe(student_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in student_id)[:100] or "_"
+
+
+def machine_info(device: str | None) -> dict[str, str]:
+    return {"platform": platform.platform(terse=True), "cpus": str(os.cpu_count()), "device": device or "auto"}

@@ -1,0 +1,17 @@
+"""Reports: an HTML page per student (shareable alone) and a class overview."""
+
+from grader.report.previews import write_previews
+from grader.report.render import (
+    render_all,
+    render_class_page,
+    render_student_page,
+    student_dir_name,
+)
+
+__all__ = [
+    "render_all",
+    "render_class_page",
+    "render_student_page",
+    "student_dir_name",
+    "write_previews",
+]

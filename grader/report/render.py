@@ -1,0 +1,485 @@
+"""HTML pages from result records: one page per student and a class overview.
+
+Layout of a results folder::
+
+    index.html                          class page
+    students/<student_dir_name(id)>/index.html
+    students/<student_dir_name(id)>/assets/...   previews written at grading time
+
+A student page only references files inside its own folder (relative paths) and embeds
+its CSS, so the folder can be zipped and mailed alone. Everything that came from a
+submission is escaped by Jinja's autoescape. Output is a pure function of the records
+(and the preview files present): no render-time clock, stable ordering.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from PIL import Image
+
+from grader.errors import GraderError
+from grader.findings import Severity
+from grader.report import charts
+from grader.results import ArtifactResult, MetricResult, RunInfo, StudentResult
+from grader.rubric import Rubric
+
+STUDENTS_DIR = "students"
+PAGE = "index.html"
+
+# What a finding code means, in a student's terms; shown beside the finding's own message
+# and hint. Codes not listed here show only their message and hint.
+EXPLANATIONS: dict[str, str] = {
+    "images.count": (
+        "The number of images in your zip is not the number the assignment asks for. FID "
+        "depends on the number of images, so a different count makes your score incomparable."
+    ),
+    "images.names": (
+        "Image files must be named exactly as the assignment says (for example 00001.png to "
+        "10000.png). Names that do not fit the pattern are not counted as your images."
+    ),
+    "images.mode": (
+        "The images have the wrong colour mode (for example greyscale 'L' or 'RGBA' where RGB "
+        "is required). Convert them before saving, e.g. image.convert('RGB') in Pillow."
+    ),
+    "images.size": (
+        "The images have the wrong width or height. Save them at exactly the size the "
+        "assignment asks for, without resizing or cropping."
+    ),
+    "images.format": (
+        "A file is not stored in the required image format (a file's content decides, not "
+        "its extension): save with the right format, e.g. image.save(path, 'PNG')."
+    ),
+    "images.corrupt": "A file could not be decoded as an image; it may be truncated or damaged.",
+    "images.duplicates": (
+        "Some images are byte-for-byte identical. Identical samples usually mean the same "
+        "noise or seed was reused, which also lowers diversity and worsens FID."
+    ),
+    "zip.junk": (
+        "The zip contains operating-system leftovers such as __MACOSX/ or .DS_Store. Zip the "
+        "files from a terminal (zip -r out.zip . -x '.*' -x '__MACOSX/*') or remove them."
+    ),
+    "zip.wrapping_folder": (
+        "The files are inside a folder in the zip, but the assignment asks for the files at "
+        "the top level. Zip the files themselves, not the folder that holds them."
+    ),
+    "zip.path_traversal": (
+        "An entry in the zip has a path that points outside the extraction folder (such as "
+        "'../x' or an absolute path). Such entries are never extracted."
+    ),
+    "grid.layout": (
+        "The process image does not have the expected grid layout (rows x columns of tiles "
+        "with the make_grid padding). Save the grid made by torchvision.utils.make_grid with "
+        "the number of rows and columns the assignment gives."
+    ),
+}
+
+# Captions for the preview files write_previews produces (name: tiles, grid side); other
+# previews show their file name.
+PREVIEW_GRIDS = {"grid16.png": (16, 4), "grid64.png": (64, 8)}
+
+# Ordered provenance keys of a metric; any other keys follow in sorted order.
+PROVENANCE_KEYS = {
+    "backend": "Tool",
+    "version": "Tool version",
+    "weights_sha256": "Inception weights (sha256)",
+    "stats_sha256": "Reference statistics (sha256)",
+    "n": "Images used",
+    "device": "Device",
+    "resize": "Resize",
+}
+
+SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+LOG_HEAD_CHARS, LOG_TAIL_CHARS = 4_000, 16_000  # the tail of a log says what went wrong
+PREVIEW_DISPLAY_WIDTH = 512  # CSS px; small grids are scaled up by whole factors
+
+_SAFE_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
+                     *(f"LPT{i}" for i in range(10))}
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------- public API
+
+
+def student_dir_name(student_id: str) -> str:
+    """A folder name for a student that is safe on every file system and in a URL.
+
+    Ids made of letters, digits, '.', '_' and '-' (not starting with '.' or '-') are kept;
+    any other id is slugified and suffixed with a hash of the exact id, so two ids never
+    share a folder.
+    """
+    stem = student_id.split(".")[0].upper()
+    if _SAFE_DIR.fullmatch(student_id) and stem not in _WINDOWS_RESERVED:
+        return student_id
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", student_id).strip("._-")[:40] or "student"
+    digest = hashlib.sha256(student_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+def render_student_page(
+    result: StudentResult,
+    student_dir: Path,
+    *,
+    run: RunInfo | None = None,
+    rubric: Rubric | None = None,
+) -> Path:
+    """Write `student_dir/index.html` for one student and return its path."""
+    student_dir = Path(student_dir)
+    html = _environment().get_template("student.html.j2").render(
+        **_student_context(result, student_dir, run, rubric)
+    )
+    return _write(student_dir / PAGE, html)
+
+
+def render_class_page(results: Sequence[StudentResult], run: RunInfo, out_dir: Path) -> Path:
+    """Write `out_dir/index.html`, the class overview linking to every student page."""
+    html = _environment().get_template("class.html.j2").render(**_class_context(results, run))
+    return _write(Path(out_dir) / PAGE, html)
+
+
+def render_all(
+    results: Sequence[StudentResult],
+    run: RunInfo,
+    out_dir: Path,
+    *,
+    rubric: Rubric | None = None,
+) -> list[Path]:
+    """Every student page (sorted by id), then the class page."""
+    out_dir = Path(out_dir)
+    ordered = sorted(results, key=lambda r: r.student_id)
+    folders = Counter(student_dir_name(r.student_id) for r in ordered)
+    clashes = sorted(name for name, n in folders.items() if n > 1)
+    if clashes:
+        raise GraderError(f"several results share a student folder: {', '.join(clashes)}")
+    pages = [
+        render_student_page(
+            r, out_dir / STUDENTS_DIR / student_dir_name(r.student_id), run=run, rubric=rubric
+        )
+        for r in ordered
+    ]
+    pages.append(render_class_page(ordered, run, out_dir))
+    return pages
+
+
+# ---------------------------------------------------------------- environment
+
+
+def _environment() -> Environment:
+    # autoescape=True explicitly: the templates end in .j2, which select_autoescape's
+    # extension test would not recognise as HTML.
+    env = Environment(
+        loader=PackageLoader("grader.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = format_number
+    env.filters["when"] = format_when
+    env.filters["url"] = lambda path: quote(str(path), safe="/")
+    env.globals["static"] = _static
+    return env
+
+
+def _static(name: str) -> Markup:
+    """Our own CSS/JS, embedded inline (trusted: it ships with the package)."""
+    text = resources.files("grader.report").joinpath("static", name).read_text(encoding="utf-8")
+    return Markup(text)
+
+
+def _script_source(script: str) -> str:
+    """The CSP script-src that allows exactly this inline script and nothing else."""
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+def _write(path: Path, html: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(html.encode("utf-8"))
+    os.replace(tmp, path)  # a reader never sees half a page
+    return path
+
+
+def format_number(value: float | None, digits: int = 2) -> str:
+    """12.3456 -> '12.35', 100.0 -> '100', None -> '–'."""
+    if value is None:
+        return "–"
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_when(value: datetime | None) -> str:
+    return value.isoformat(sep=" ", timespec="seconds") if value else "–"
+
+
+# ---------------------------------------------------------------- student page
+
+
+def _student_context(
+    result: StudentResult, student_dir: Path, run: RunInfo | None, rubric: Rubric | None
+) -> dict[str, Any]:
+    findings = sorted(result.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))
+    codes = sorted({f.code for f in findings})
+    counts = Counter(f.severity for f in findings)
+    max_points = (
+        result.grade.max_points if result.grade
+        else rubric.scoring.max_points if rubric
+        else run.max_points if run
+        else None
+    )
+    return {
+        "script_src": "'none'",
+        "result": result,
+        "run": run,
+        "rubric_name": run.rubric_name if run else rubric.name if rubric else "",
+        "rubric_hash": result.rubric_hash or (run.rubric_hash if run else ""),
+        "max_points": max_points,
+        "findings": findings,
+        "finding_counts": {s.value: counts.get(s, 0) for s in Severity},
+        "explanations": {c: EXPLANATIONS[c] for c in codes if c in EXPLANATIONS},
+        "notices": _notices(result, rubric),
+        "artifacts": [_artifact_view(a, student_dir, rubric) for a in result.artifacts],
+        "metrics": [_metric_view(m, rubric) for m in result.metrics],
+        "late_policy": _late_policy_text(rubric),
+        "sandbox_log": _clean_log(result.sandbox.log) if result.sandbox else None,
+        "traceback": _clean_log(result.traceback) if result.traceback else None,
+        "versions": sorted((result.versions or (run.versions if run else {})).items()),
+    }
+
+
+def _notices(result: StudentResult, rubric: Rubric | None) -> list[str]:
+    """Things a student should know that are not findings: lateness, metric caveats."""
+    notes = []
+    grade = result.grade
+    if grade and grade.late_days:
+        days = f"{grade.late_days} day{'s' if grade.late_days != 1 else ''}"
+        note = f"Submitted {days} late"
+        if grade.late_deduction:
+            note += f": {format_number(grade.late_deduction)} points deducted"
+        if grade.submitted_at:
+            note += f" (submitted {format_when(grade.submitted_at)}"
+            note += f", from {grade.submitted_at_source})" if grade.submitted_at_source else ")"
+        notes.append(note + ".")
+    for metric in result.metrics:
+        for text in metric.warnings:
+            notes.append(f"{metric.title or metric.name}: {text}")
+        if metric.skipped:
+            notes.append(f"{metric.title or metric.name} was not computed: {metric.skipped}")
+    if result.sandbox and result.sandbox.timed_out:
+        notes.append(f"Your sampler was stopped after {format_number(result.sandbox.seconds, 0)} s "
+                     "(time limit).")
+    return notes
+
+
+def _artifact_view(
+    artifact: ArtifactResult, student_dir: Path, rubric: Rubric | None
+) -> dict[str, Any]:
+    spec = rubric.artifacts.get(artifact.name) if rubric else None
+    details = dict(artifact.details)
+    noise = details.pop("noise", None)
+    layout = details.pop("layout", None)
+    return {
+        "record": artifact,
+        "title": artifact.title or (spec.title if spec else "") or artifact.name,
+        "expected": spec.description if spec else "",
+        "previews": [_preview_view(p, student_dir, artifact.count) for p in artifact.previews],
+        "noise": charts.heat_table(noise),
+        "layout": _flat_items(layout),
+        "details": _flat_items(details),
+    }
+
+
+def _preview_view(relative: str, student_dir: Path, count: int | None) -> dict[str, Any]:
+    """An <img> for a preview inside the student's folder, or why it cannot be shown."""
+    name = PurePosixPath(relative).name
+    view = {"name": name, "caption": _caption(name, count), "src": None}
+    path = PurePosixPath(relative)
+    # Only plain relative paths inside the student's folder: a page must never point at
+    # another student's files or outside the folder that is shared.
+    if "\\" in relative or ":" in relative or path.is_absolute() or ".." in path.parts:
+        view["problem"] = "not inside the student folder"
+        return view
+    file = student_dir / Path(*path.parts)
+    try:
+        with Image.open(file) as im:
+            width, height = im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        view["problem"] = "missing or unreadable"
+        return view
+    scale = max(1, min(4, PREVIEW_DISPLAY_WIDTH // max(width, 1)))
+    view.update(src=path.as_posix(), width=width * scale, height=height * scale,
+                pixelated=scale > 1)
+    return view
+
+
+def _caption(name: str, count: int | None) -> str:
+    if name not in PREVIEW_GRIDS:
+        return name
+    tiles, side = PREVIEW_GRIDS[name]
+    if count is not None and count <= tiles:
+        return f"all {count:,} image{'s' if count != 1 else ''} ({side} x {side} grid)"
+    return f"{tiles} of the images, picked at random ({side} x {side})"
+
+
+def _flat_items(value: Any) -> list[tuple[str, str]]:
+    if value is None or value == {}:
+        return []
+    if isinstance(value, dict):
+        return [(str(k), _short(v)) for k, v in value.items()]
+    return [("", _short(value))]
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = format_number(value, 4) if isinstance(value, float) else str(value)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _metric_view(metric: MetricResult, rubric: Rubric | None) -> dict[str, Any]:
+    provenance = dict(metric.provenance)
+    items = [(label, provenance.pop(key)) for key, label in PROVENANCE_KEYS.items()
+             if key in provenance]
+    items += sorted((k, v) for k, v in provenance.items())
+    return {
+        "record": metric,
+        "title": metric.title or metric.name,
+        "provenance": [(label, _short(v, 1000)) for label, v in items],
+        "band": _band_text(metric, rubric),
+    }
+
+
+def _band_text(metric: MetricResult, rubric: Rubric | None) -> str:
+    if rubric is None:
+        return ""
+    band = next((b for b in rubric.scoring.bands if b.metric == metric.name), None)
+    if band is None:
+        return ""
+    name = metric.title or metric.name
+    (x0, y0), (x1, y1) = band.points[0], band.points[-1]
+    if len(band.points) == 1:
+        return f"{format_number(y0)} points whatever the {name}."
+    return (f"{name} up to {format_number(x0)}: {format_number(y0)} points; "
+            f"{format_number(x1)} and above: {format_number(y1)} points; "
+            "linear in between.")
+
+
+def _late_policy_text(rubric: Rubric | None) -> str:
+    late = rubric.late if rubric else None
+    if late is None:
+        return ""
+    text = f"Due {format_when(late.due)}."
+    if late.hard:
+        return text + " Hard deadline: late work gets no points."
+    if late.per_day:
+        text += f" {format_number(late.per_day)} points off per late day"
+        text += f", no points after {late.max_days} days." if late.max_days is not None else "."
+    return text
+
+
+def _clean_log(text: str) -> dict[str, Any]:
+    """Terminal output made readable (no colour codes or control bytes) and cut to size."""
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("\ufffd", text)
+    if len(text) <= LOG_HEAD_CHARS + LOG_TAIL_CHARS:
+        return {"text": text, "omitted": 0}
+    omitted = len(text) - LOG_HEAD_CHARS - LOG_TAIL_CHARS
+    head, tail = text[:LOG_HEAD_CHARS], text[-LOG_TAIL_CHARS:]
+    return {"text": f"{head}\n… {omitted:,} characters omitted …\n{tail}", "omitted": omitted}
+
+
+# ---------------------------------------------------------------- class page
+
+
+def _class_context(results: Sequence[StudentResult], run: RunInfo) -> dict[str, Any]:
+    ordered = sorted(results, key=lambda r: r.student_id)
+    columns = _metric_columns(ordered)
+    rows = [_class_row(r, columns) for r in ordered]
+    grades = [r.grade.final for r in ordered if r.grade is not None]
+    histograms = [("Grade", f"out of {format_number(run.max_points)}", len(ordered) - len(grades),
+                   charts.grade_histogram(grades, run.max_points))]
+    for name, title in columns:
+        values = [m.value for r in ordered if (m := r.metric(name)) and m.value is not None]
+        histograms.append((title, "", len(ordered) - len(values), charts.metric_histogram(values)))
+    script = _static("class-table.js")
+    return {
+        "script": script,
+        "script_src": _script_source(script),
+        "run": run,
+        "rows": rows,
+        "columns": columns,
+        "statuses": Counter(r.status for r in ordered),
+        "histograms": histograms,
+        "finding_codes": _finding_table(ordered),
+        "versions": sorted(run.versions.items()),
+        "machine": sorted(run.machine.items()),
+        "grade_summary": _summary(grades),
+    }
+
+
+def _metric_columns(results: Iterable[StudentResult]) -> list[tuple[str, str]]:
+    """(name, title) of every metric, in order of first appearance."""
+    columns: dict[str, str] = {}
+    for r in results:
+        for m in r.metrics:
+            columns.setdefault(m.name, m.title or m.name)
+    return list(columns.items())
+
+
+def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[str, Any]:
+    metrics = [result.metric(name) for name, _ in columns]
+    errors = sum(1 for f in result.findings if f.severity is Severity.ERROR)
+    return {
+        "id": result.student_id,
+        "href": f"{STUDENTS_DIR}/{student_dir_name(result.student_id)}/{PAGE}",
+        "status": result.status,
+        "grade": result.grade.final if result.grade else None,
+        "metrics": [m.value if m else None for m in metrics],
+        "findings": len(result.findings),
+        "errors": errors,
+        "codes": " ".join(sorted({f.code for f in result.findings})),
+        "late_days": result.grade.late_days if result.grade else None,
+    }
+
+
+def _finding_table(results: Sequence[StudentResult]) -> list[dict[str, Any]]:
+    total: Counter[str] = Counter()
+    students: Counter[str] = Counter()
+    worst: dict[str, Severity] = {}
+    for r in results:
+        for code in {f.code for f in r.findings}:
+            students[code] += 1
+        for f in r.findings:
+            total[f.code] += 1
+            worst[f.code] = min(worst.get(f.code, f.severity), f.severity,
+                                key=SEVERITY_ORDER.__getitem__)
+    return [
+        {"code": code, "students": students[code], "total": total[code],
+         "severity": worst[code].value, "explanation": EXPLANATIONS.get(code, "")}
+        for code in sorted(total, key=lambda c: (-students[c], c))
+    ]
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return {"mean": sum(ordered) / len(ordered), "median": median,
+            "min": ordered[0], "max": ordered[-1]}
+

@@ -1,0 +1,278 @@
+"""DDPM on MNIST (Ho et al. 2020): linear beta schedule 1e-4..0.02, T = 1000, eps-prediction.
+
+Timesteps follow the paper: t = 1..T, x_T is pure noise, x_0 the generated image, and
+abar_t = prod_{s<=t} (1 - beta_s). Tensors are indexed with t - 1.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from reference.data import load_training_images, to_unit_range
+from reference.images import save_grid, to_uint8, write_pngs
+from reference.plots import plot_losses
+from reference.training import (
+    BatchOrder,
+    check_same_config,
+    latest_checkpoint,
+    load_checkpoint,
+    resolve_device,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+from reference.unet import UNet
+
+KIND = "ddpm"
+GRID_SAMPLES = 8
+GRID_COLUMNS = 8
+
+
+class LinearSchedule:
+    """beta_t linear in t from beta_start (t=1) to beta_end (t=T), computed in float64."""
+
+    def __init__(self, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
+        self.timesteps = timesteps
+        betas = torch.linspace(beta_start, beta_end, timesteps, dtype=torch.float64)
+        alpha_bars = torch.cumprod(1.0 - betas, dim=0)
+        previous = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
+        self.betas = betas.float()
+        self.alpha_bars = alpha_bars.float()
+        # Posterior q(x_{t-1} | x_t, x_0): mean = c0 * x_0 + ct * x_t, variance beta~_t.
+        self.posterior_c0 = (betas * previous.sqrt() / (1 - alpha_bars)).float()
+        self.posterior_ct = ((1 - previous) * (1 - betas).sqrt() / (1 - alpha_bars)).float()
+        self.posterior_var = (betas * (1 - previous) / (1 - alpha_bars)).float()
+
+    def _at(self, values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return values.to(t.device)[t - 1].view(-1, 1, 1, 1)
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, for t in 1..T (one per image)."""
+        abar = self._at(self.alpha_bars, t)
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+    def p_step(
+        self, model: nn.Module, x: torch.Tensor, t: int, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """One reverse step x_t -> x_{t-1}; x_0 predictions are clipped to [-1, 1]."""
+        tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        eps = model(x, tt)
+        abar = self._at(self.alpha_bars, tt)
+        x0 = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-1, 1)
+        mean = self._at(self.posterior_c0, tt) * x0 + self._at(self.posterior_ct, tt) * x
+        if t == 1:
+            return mean
+        return mean + self._at(self.posterior_var, tt).sqrt() * noise
+
+
+def process_timesteps(timesteps: int, columns: int = GRID_COLUMNS) -> list[int]:
+    """The t of each process-grid column, noise (left) to image (right).
+
+    The T steps are split into ``columns - 1`` parts of T // (columns - 1) steps; the last part
+    takes the remainder. For T = 1000 and 8 columns: [1000, 858, 716, 574, 432, 290, 148, 0]
+    (x_1000 is the initial noise, x_0 the final image).
+    """
+    stride = timesteps // (columns - 1)
+    return [timesteps - k * stride for k in range(columns - 1)] + [0]
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    schedule: LinearSchedule,
+    num: int,
+    generator: torch.Generator,
+    device: torch.device,
+    capture: list[int] | tuple[int, ...] = (),
+    progress: bool = False,
+) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """Run the reverse chain for ``num`` images; returns x_0 and {t: x_t} for t in capture.
+
+    All noise is drawn on the CPU from ``generator``, so a seed means the same noise on
+    every device.
+    """
+    shape = (num, 1, 28, 28)
+    x = torch.randn(shape, generator=generator).to(device)
+    snapshots = {}
+    steps = range(schedule.timesteps, 0, -1)
+    for t in tqdm(steps, desc="sampling", leave=False, disable=not progress):
+        if t in capture:
+            snapshots[t] = x.cpu()
+        noise = torch.randn(shape, generator=generator).to(device)
+        x = schedule.p_step(model, x, t, noise)
+    if 0 in capture:
+        snapshots[0] = x.cpu()
+    return x.clamp(-1, 1).cpu(), snapshots
+
+
+def build_model(config: dict) -> UNet:
+    return UNet(width=config["width"])
+
+
+def schedule_of(config: dict) -> LinearSchedule:
+    return LinearSchedule(config["timesteps"], config["beta_start"], config["beta_end"])
+
+
+def learning_rate(step: int, base: float, warmup: int = 500) -> float:
+    """Linear warm-up then constant; a function of the step alone (resume-safe)."""
+    return base * min(1.0, (step + 1) / warmup)
+
+
+def train_ddpm(
+    data: Path | str,
+    out: Path | str,
+    *,
+    steps: int = 30000,
+    width: int = 64,
+    batch_size: int = 128,
+    lr: float = 2e-4,
+    timesteps: int = 1000,
+    ema_decay: float = 0.9995,
+    seed: int = 0,
+    device: str = "auto",
+    save_every: int = 1000,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume from the latest checkpoint in ``out``) up to ``steps`` steps."""
+    out = Path(out)
+    dev = resolve_device(device)
+    images = load_training_images(data, limit)
+    if tuple(images.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"the reference DDPM is for 1x28x28 MNIST, got {tuple(images.shape[1:])}")
+    config = {
+        "width": width, "timesteps": timesteps, "beta_start": 1e-4, "beta_end": 0.02,
+        "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "seed": seed,
+        "num_images": len(images),
+    }
+    schedule = schedule_of(config)
+    order = BatchOrder(len(images), batch_size, seed)
+
+    torch.manual_seed(seed)
+    model = build_model(config).to(dev)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    step, losses = 0, []
+    if (resume := latest_checkpoint(out)) is not None:
+        state = load_checkpoint(resume, KIND)
+        check_same_config(state["config"], config, resume)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state["rng"], generator)
+        step, losses = state["step"], state["losses"]
+
+    def snapshot() -> dict:
+        return {
+            "kind": KIND, "config": config, "step": step, "losses": losses,
+            "model": model.state_dict(), "ema": ema.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng": rng_state(generator),
+        }
+
+    model.train()
+    bar = tqdm(total=steps, initial=step, desc="ddpm", disable=not progress)
+    while step < steps:
+        x0 = to_unit_range(images[order.indices(step)])
+        t = torch.randint(1, timesteps + 1, (batch_size,), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        x0, t, noise = x0.to(dev), t.to(dev), noise.to(dev)
+        loss = F.mse_loss(model(schedule.q_sample(x0, t, noise), t), noise)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, lr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        update_ema(ema, model, ema_decay, step)
+        step += 1
+        losses.append((step, loss.item()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % save_every == 0 or step == steps:
+            save_checkpoint(out, step, snapshot())
+    bar.close()
+    plot = plot_losses({"noise MSE": losses}, out / "loss.png", "DDPM training loss")
+    return {"step": step, "checkpoint": str(latest_checkpoint(out)), "loss_plot": str(plot)}
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """EMA of the weights; the decay ramps up early so short runs still sample sensibly."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def load_sampler(checkpoint: Path | str, device: torch.device) -> tuple[nn.Module, LinearSchedule]:
+    """The EMA network of a DDPM checkpoint (file or training folder) and its schedule."""
+    state = load_checkpoint(checkpoint, KIND)
+    model = build_model(state["config"])
+    model.load_state_dict(state["ema"])
+    return model.to(device).eval(), schedule_of(state["config"])
+
+
+def sample_ddpm(
+    checkpoint: Path | str,
+    output: Path | str,
+    num: int,
+    seed: int = 0,
+    *,
+    grid: Path | str | None = None,
+    grid_padding: int = 2,
+    batch_size: int = 500,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
+    """Write ``num`` RGB 28x28 PNGs 00001.png... to ``output``; optionally the process grid.
+
+    Batch b draws its noise from a generator seeded with (seed, b), so the same seed and
+    batch size give the same images (byte-identical PNGs on the CPU).
+    """
+    dev = resolve_device(device)
+    model, schedule = load_sampler(checkpoint, dev)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    written = 0
+    bar = tqdm(total=num, desc="images", disable=not progress)
+    for batch_index, start in enumerate(range(0, num, batch_size)):
+        count = min(batch_size, num - start)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + batch_index)
+        images, _ = generate(model, schedule, count, generator, dev, progress=progress)
+        write_pngs(to_uint8(images), output, first_index=start + 1)
+        written += count
+        bar.update(count)
+    bar.close()
+    result = {"images": str(output), "count": written}
+    if grid is not None:
+        result["grid"] = str(write_process_grid(model, schedule, grid, seed, grid_padding, dev))
+    return result
+
+
+def write_process_grid(
+    model: nn.Module,
+    schedule: LinearSchedule,
+    path: Path | str,
+    seed: int = 0,
+    padding: int = 2,
+    device: torch.device | str = "cpu",
+) -> Path:
+    """HW3 process image: 8 rows (samples) x 8 columns (x_t at ``process_timesteps``).
+
+    Tiles are 28x28 RGB, laid out by torchvision's make_grid: 242x242 with padding 2,
+    224x224 with padding 0. Values are clipped to [-1, 1] before conversion to uint8.
+    """
+    columns = process_timesteps(schedule.timesteps)
+    generator = torch.Generator().manual_seed(seed)
+    _, snapshots = generate(model, schedule, GRID_SAMPLES, generator, torch.device(device), columns)
+    # Row i = sample i; make_grid fills rows left to right, so interleave by sample.
+    tiles = torch.stack([snapshots[t] for t in columns], dim=1).flatten(0, 1)
+    return save_grid(to_uint8(tiles.clamp(-1, 1)), Path(path), nrow=GRID_COLUMNS, padding=padding)

@@ -1,0 +1,88 @@
+"""Rubric validation: the shipped rubrics load; every bad value is named by its YAML path."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.errors import RubricError
+from grader.rubric import load_rubric, parse_rubric
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["hw3", "hw9", "lab6"])
+def test_shipped_rubrics_load(name):
+    rubric = load_rubric(ROOT / "rubrics" / f"{name}.yaml")
+    assert rubric.artifacts and len(rubric.content_hash) == 64
+
+
+def test_hw3_rules_match_the_course():
+    r = load_rubric(ROOT / "rubrics" / "hw3.yaml")
+    images = r.artifacts["images"]
+    assert images.count == 10_000 and images.size == (28, 28) and images.modes == ["RGB"]
+    names = images.expected_names()
+    assert names[0] == "00001.png" and names[-1] == "10000.png" and len(names) == 10_000
+    assert images.flat and images.forbid_junk and images.container == "zip"
+    assert r.metrics["fid"].backend == "pytorch-gan-metrics"
+    assert r.scoring.bands[0].points == [(40, 100), (100, 0)]
+    assert r.late.hard
+    assert r.resolve(r.metrics["fid"].stats) == ROOT / "rubrics" / "mnist.npz"
+
+
+def test_hw9_rules_match_the_course():
+    r = load_rubric(ROOT / "rubrics" / "hw9.yaml")
+    sets = [a for a in r.artifacts.values() if a.kind == "image_set"]
+    assert len(sets) == 3 and all(a.count == 1024 and a.size == (64, 64) and a.names is None for a in sets)
+    assert {m.backend for m in r.metrics.values()} == {"pytorch-fid"}
+    assert r.late.per_day == 10 and r.late.max_days == 5
+
+
+def _errors(text: str) -> str:
+    with pytest.raises(RubricError) as info:
+        parse_rubric(text, source="bad.yaml")
+    return str(info.value)
+
+
+def test_errors_name_the_yaml_path_and_value():
+    msg = _errors(
+        "name: x\nartifacts:\n  images:\n    kind: image_set\n    count: -3\n    sise: [1, 2]\n"
+        "    names: 'img.png'\n"
+    )
+    assert "artifacts.images.count" in msg and "-3" in msg
+    assert "artifacts.images.sise" in msg and "Extra inputs" in msg
+    assert "artifacts.images.names" in msg and "{index" in msg
+
+
+def test_unknown_references_are_named():
+    msg = _errors(
+        "name: x\nartifacts:\n  images: {kind: image_set}\nmetrics:\n"
+        "  fid: {kind: fid, artifact: imgs, stats: a.npz}\n"
+    )
+    assert "metrics.fid.artifact" in msg and "imgs" in msg
+
+
+def test_bands_must_increase_and_due_needs_a_zone():
+    msg = _errors(
+        "name: x\nartifacts:\n  a: {kind: image_set}\nmetrics:\n  fid: {kind: fid, artifact: a, stats: s.npz}\n"
+        "scoring:\n  bands:\n    - {metric: fid, points: [[40, 100], [30, 0]]}\nlate:\n  due: 2026-01-01T00:00:00\n"
+    )
+    assert "scoring.bands.0.points" in msg and "late.due" in msg and "time zone" in msg
+
+
+def test_not_yaml_and_not_a_mapping():
+    assert "not valid YAML" in _errors("name: [unclosed\n")
+    assert "must be a YAML mapping" in _errors("- a\n- b\n")
+
+
+def test_cli_validate_exit_codes(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nartifacts:\n  images: {kind: image_set, count: zero}\n")
+    runner = CliRunner()
+    ok = runner.invoke(main, ["rubric", "validate", str(ROOT / "rubrics" / "hw3.yaml")])
+    assert ok.exit_code == 0 and "ok" in ok.output
+    res = runner.invoke(main, ["rubric", "validate", str(bad)])
+    assert res.exit_code == 2 and "artifacts.images.count" in res.output and "'zero'" in res.output
+    missing = runner.invoke(main, ["rubric", "validate", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "not found" in missing.output
