@@ -77,12 +77,14 @@ fi
 
 # The unpacked tree is the bubblewrap backend's root (GRADER_SANDBOX_ROOTFS); /dev is left out
 # because bwrap makes its own.
-if [[ ! -x "$ROOTFS_DIR/usr/bin/python3" || "$ROOTFS_TAR" -nt "$ROOTFS_DIR" ]]; then
+stamp="$(stat -c '%s %Y' "$ROOTFS_TAR")"
+if [[ ! -x "$ROOTFS_DIR/usr/bin/python3" || "$(cat "$ROOTFS_DIR.stamp" 2>/dev/null)" != "$stamp" ]]; then
     log "unpacking the rootfs for bubblewrap into $ROOTFS_DIR"
     rm -rf "$ROOTFS_DIR.part" "$ROOTFS_DIR"
     mkdir -p "$ROOTFS_DIR.part"
     tar --numeric-owner -C "$ROOTFS_DIR.part" --exclude=./dev -xzf "$ROOTFS_TAR"
     mv "$ROOTFS_DIR.part" "$ROOTFS_DIR"
+    echo "$stamp" >"$ROOTFS_DIR.stamp"
 fi
 
 # ---------------------------------------------------------------- images
@@ -91,10 +93,11 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     docker import "$ROOTFS_TAR" "$BASE_IMAGE" >/dev/null
 fi
 
-# The Dockerfile copies nothing, so it is sent without a build context.
+# The Dockerfile copies nothing, so it is sent without a build context. The classic builder
+# works with every engine version (BuildKit would need the buildx plugin).
 log "building $SAMPLER_IMAGE from Dockerfile (FROM $BASE_IMAGE)"
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$SAMPLER_IMAGE" - \
-    <"$ROOT/Dockerfile" >/dev/null
+    <"$ROOT/Dockerfile" >"$CACHE/build.log" 2>&1 || { cat "$CACHE/build.log" >&2; exit 1; }
 
 log "ready: docker image $SAMPLER_IMAGE, bubblewrap root $ROOTFS_DIR"
 echo "GRADER_SANDBOX_ROOTFS=$ROOTFS_DIR"

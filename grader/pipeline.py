@@ -20,7 +20,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.checks.files import check_document, check_image_file
-from grader.checks.grid import check_process_grid, noise_heatmap_png
+from grader.checks.grid import check_process_grid
 from grader.checks.images import check_image_set
 from grader.checks.source import check_source
 from grader.errors import GraderError
@@ -155,7 +155,7 @@ def _check_artifact(name: str, item: Path, shown: str, work: Path, assets: Path 
             result.count = report.count
             if assets is not None and report.images:
                 written = write_previews(report.images, assets / name)
-                result.previews = [str(p.relative_to(assets.parent)) for p in written]
+                result.previews = [p.relative_to(assets.parent).as_posix() for p in written]
     elif spec.kind == "source":
         unpacked = _unpack(item, work / name, ctx, name, flat=False, forbid_junk=spec.forbid_junk)
         own += unpacked.findings
@@ -171,18 +171,14 @@ def _check_artifact(name: str, item: Path, shown: str, work: Path, assets: Path 
             (assets / name).mkdir(parents=True, exist_ok=True)
             copy = assets / name / "process.png"
             shutil.copyfile(item, copy)
-            result.previews = [str(copy.relative_to(assets.parent))]
-            if report.noise is not None:
-                heat = assets / name / "noise.png"
-                noise_heatmap_png(report, heat)
-                result.previews.append(str(heat.relative_to(assets.parent)))
+            result.previews = [copy.relative_to(assets.parent).as_posix()]
     elif spec.kind == "image":
         own += check_image_file(item, spec, artifact=name, shown=shown)
         if assets is not None and not own:
             (assets / name).mkdir(parents=True, exist_ok=True)
             copy = assets / name / f"image{item.suffix.lower()}"
             shutil.copyfile(item, copy)
-            result.previews = [str(copy.relative_to(assets.parent))]
+            result.previews = [copy.relative_to(assets.parent).as_posix()]
     elif spec.kind == "document":
         own += check_document(item, spec, artifact=name, shown=shown)
     own = apply_severity_overrides(own, ctx.rubric.severity)

@@ -193,7 +193,10 @@ def classify_digits(
         confidences.append(conf.cpu())
     if not labels:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    return torch.cat(labels).numpy().astype(np.int64), torch.cat(confidences).numpy().astype(np.float32)
+    return (
+        torch.cat(labels).numpy().astype(np.int64),
+        torch.cat(confidences).numpy().astype(np.float32),
+    )
 
 
 def evaluate_accuracy(model: nn.Module, data: Path | str, split: str = "test") -> float:

@@ -14,7 +14,9 @@ from grader.errors import GraderError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def load_mnist_digits(folder: Path | str, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist_digits(
+    folder: Path | str, split: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images uint8 [N,1,28,28], labels int64 [N]) of an MNIST IDX folder."""
     images, labels = load_mnist(folder, split)
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))

@@ -160,7 +160,8 @@ def train_dcgan(
         z = torch.randn(batch_size, nz, 1, 1, generator=rng).to(dev)
         fake = generator_net(z)
 
-        loss_d = bce(discriminator(real), real_label) + bce(discriminator(fake.detach()), fake_label)
+        loss_real = bce(discriminator(real), real_label)
+        loss_d = loss_real + bce(discriminator(fake.detach()), fake_label)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -206,6 +207,7 @@ def sample_dcgan(
     dev = resolve_device(device)
     generator_net, config = load_generator(checkpoint, dev)
     output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
     first: list[torch.Tensor] = []
     for batch_index, start in enumerate(tqdm(range(0, num, batch_size), disable=not progress)):
         count = min(batch_size, num - start)

@@ -44,18 +44,30 @@ class LinearSchedule:
         previous = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
         self.betas = betas.float()
         self.alpha_bars = alpha_bars.float()
+        # From float64: 1 - abar_t in float32 would lose ~2e-4 relative precision at small t.
+        self.sqrt_alpha_bars = alpha_bars.sqrt().float()
+        self.sqrt_one_minus_alpha_bars = (1 - alpha_bars).sqrt().float()
         # Posterior q(x_{t-1} | x_t, x_0): mean = c0 * x_0 + ct * x_t, variance beta~_t.
         self.posterior_c0 = (betas * previous.sqrt() / (1 - alpha_bars)).float()
         self.posterior_ct = ((1 - previous) * (1 - betas).sqrt() / (1 - alpha_bars)).float()
-        self.posterior_var = (betas * (1 - previous) / (1 - alpha_bars)).float()
+        self.posterior_std = (betas * (1 - previous) / (1 - alpha_bars)).sqrt().float()
+
+    def to(self, device: torch.device | str) -> LinearSchedule:
+        """Move every table to ``device`` (in place); returns self."""
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        return self
 
     def _at(self, values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return values.to(t.device)[t - 1].view(-1, 1, 1, 1)
+        return values[t - 1].view(-1, 1, 1, 1)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, for t in 1..T (one per image)."""
-        abar = self._at(self.alpha_bars, t)
-        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        return (
+            self._at(self.sqrt_alpha_bars, t) * x0
+            + self._at(self.sqrt_one_minus_alpha_bars, t) * noise
+        )
 
     def p_step(
         self, model: nn.Module, x: torch.Tensor, t: int, noise: torch.Tensor
@@ -63,12 +75,14 @@ class LinearSchedule:
         """One reverse step x_t -> x_{t-1}; x_0 predictions are clipped to [-1, 1]."""
         tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
         eps = model(x, tt)
-        abar = self._at(self.alpha_bars, tt)
-        x0 = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-1, 1)
+        x0 = (x - self._at(self.sqrt_one_minus_alpha_bars, tt) * eps) / self._at(
+            self.sqrt_alpha_bars, tt
+        )
+        x0 = x0.clamp(-1, 1)
         mean = self._at(self.posterior_c0, tt) * x0 + self._at(self.posterior_ct, tt) * x
         if t == 1:
             return mean
-        return mean + self._at(self.posterior_var, tt).sqrt() * noise
+        return mean + self._at(self.posterior_std, tt) * noise
 
 
 def process_timesteps(timesteps: int, columns: int = GRID_COLUMNS) -> list[int]:
@@ -112,7 +126,7 @@ def generate(
 
 
 def build_model(config: dict) -> UNet:
-    return UNet(width=config["width"])
+    return UNet(width=config["width"], blocks=config["blocks"])
 
 
 def schedule_of(config: dict) -> LinearSchedule:
@@ -130,6 +144,7 @@ def train_ddpm(
     *,
     steps: int = 30000,
     width: int = 64,
+    blocks: int = 2,
     batch_size: int = 128,
     lr: float = 2e-4,
     timesteps: int = 1000,
@@ -147,11 +162,12 @@ def train_ddpm(
     if tuple(images.shape[1:]) != (1, 28, 28):
         raise ValueError(f"the reference DDPM is for 1x28x28 MNIST, got {tuple(images.shape[1:])}")
     config = {
-        "width": width, "timesteps": timesteps, "beta_start": 1e-4, "beta_end": 0.02,
+        "width": width, "blocks": blocks, "timesteps": timesteps,
+        "beta_start": 1e-4, "beta_end": 0.02,
         "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "seed": seed,
         "num_images": len(images),
     }
-    schedule = schedule_of(config)
+    schedule = schedule_of(config).to(dev)
     order = BatchOrder(len(images), batch_size, seed)
 
     torch.manual_seed(seed)
@@ -217,7 +233,7 @@ def load_sampler(checkpoint: Path | str, device: torch.device) -> tuple[nn.Modul
     state = load_checkpoint(checkpoint, KIND)
     model = build_model(state["config"])
     model.load_state_dict(state["ema"])
-    return model.to(device).eval(), schedule_of(state["config"])
+    return model.to(device).eval(), schedule_of(state["config"]).to(device)
 
 
 def sample_ddpm(
@@ -257,6 +273,18 @@ def sample_ddpm(
     return result
 
 
+def process_tiles(
+    model: nn.Module, schedule: LinearSchedule, seed: int = 0, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """uint8 [64,3,28,28] tiles of the HW3 process image, row-major: tile 8*i + j is sample i
+    at t = process_timesteps(T)[j]. Values are clipped to [-1, 1] before conversion."""
+    columns = process_timesteps(schedule.timesteps, GRID_COLUMNS)
+    generator = torch.Generator().manual_seed(seed)
+    _, snapshots = generate(model, schedule, GRID_SAMPLES, generator, torch.device(device), columns)
+    tiles = torch.stack([snapshots[t] for t in columns], dim=1).flatten(0, 1)
+    return to_uint8(tiles.clamp(-1, 1))
+
+
 def write_process_grid(
     model: nn.Module,
     schedule: LinearSchedule,
@@ -265,14 +293,7 @@ def write_process_grid(
     padding: int = 2,
     device: torch.device | str = "cpu",
 ) -> Path:
-    """HW3 process image: 8 rows (samples) x 8 columns (x_t at ``process_timesteps``).
-
-    Tiles are 28x28 RGB, laid out by torchvision's make_grid: 242x242 with padding 2,
-    224x224 with padding 0. Values are clipped to [-1, 1] before conversion to uint8.
-    """
-    columns = process_timesteps(schedule.timesteps)
-    generator = torch.Generator().manual_seed(seed)
-    _, snapshots = generate(model, schedule, GRID_SAMPLES, generator, torch.device(device), columns)
-    # Row i = sample i; make_grid fills rows left to right, so interleave by sample.
-    tiles = torch.stack([snapshots[t] for t in columns], dim=1).flatten(0, 1)
-    return save_grid(to_uint8(tiles.clamp(-1, 1)), Path(path), nrow=GRID_COLUMNS, padding=padding)
+    """HW3 process image: 8 rows (samples) x 8 columns (x_t at ``process_timesteps``), laid
+    out by torchvision's make_grid: 242x242 RGB with padding 2, 224x224 with padding 0."""
+    tiles = process_tiles(model, schedule, seed, device)
+    return save_grid(tiles, Path(path), nrow=GRID_COLUMNS, padding=padding)

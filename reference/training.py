@@ -121,5 +121,7 @@ def check_same_config(saved: dict, wanted: dict, path: Path) -> None:
     """Refuse to resume with a different architecture or schedule than the checkpoint's."""
     differing = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
     if differing:
-        detail = ", ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in differing.items())
+        detail = ", ".join(
+            f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in differing.items()
+        )
         raise GraderError(f"cannot resume from {path}: {detail}; use a new --out folder")

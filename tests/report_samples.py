@@ -77,7 +77,7 @@ def process_grid(digits: np.ndarray, seed: int = 0) -> tuple[Image.Image, list[l
             tile = np.clip((1 - t) * noise + t * clean, 0, 1)
             y, x = 2 + row * 30, 2 + col * 30
             canvas[y : y + 28, x : x + 28] = np.round(tile * 255).astype(np.uint8)
-            levels.append(round(0.5 * (1 - t), 4))
+            levels.append(round(1.04 * (1 - t) + 0.02 * t, 3))  # the grid check's scale
         noise_levels.append(levels)
     return Image.fromarray(canvas).convert("RGB"), noise_levels
 
@@ -108,6 +108,9 @@ def fid_grade(fid: float | None, *, late_days: int = 0, extra: list[GradeLine] =
     lines += list(extra)
     raw = max(0.0, sum(line.points for line in lines))
     deduction = min(raw, 10.0 * late_days)
+    if late_days:  # as scoring writes it: the late penalty is a line of its own
+        lines.append(GradeLine(label="Late penalty", points=-deduction,
+                               detail=f"{late_days} day(s) x 10"))
     return Grade(
         max_points=100, raw=raw, late_days=late_days, late_deduction=deduction,
         final=raw - deduction, lines=lines,

@@ -22,8 +22,13 @@ N = 20
 
 
 def make_spec(**kw) -> ImageSetArtifact:
-    fields = {"kind": "image_set", "count": N, "names": "{index:05d}.png", "size": (28, 28),
-              "modes": ["RGB"]}
+    fields = {
+        "kind": "image_set",
+        "count": N,
+        "names": "{index:05d}.png",
+        "size": (28, 28),
+        "modes": ["RGB"],
+    }
     return ImageSetArtifact(**(fields | kw))
 
 
@@ -38,7 +43,7 @@ def save(path: Path, seed: int, mode: str = "RGB", size=(28, 28), fmt: str = "PN
     if mode == "P":
         im = im.quantize(16)
     elif mode == "I;16":
-        im = Image.fromarray((pixels(seed, size, 1).astype(np.uint16) * 257))
+        im = Image.fromarray(pixels(seed, size, 1).astype(np.uint16) * 257)
         assert im.mode == "I;16"
     elif mode != "RGB":
         im = im.convert(mode)
@@ -59,8 +64,12 @@ def png_bytes(width: int, height: int, depth: int, color_type: int, raw: bytes) 
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 1))
+        + chunk(b"IEND", b"")
+    )
 
 
 def by_code(report) -> dict:
@@ -78,6 +87,13 @@ def test_clean_set_has_no_findings(tmp_path):
     assert report.findings == []
     assert report.count == N
     assert report.images == [tmp_path / f"{i:05d}.png" for i in range(1, N + 1)]
+
+
+def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+    make_set(tmp_path)
+    assert check_image_set(tmp_path, make_spec(), artifact="generated", progress=True).count == N
+    out, err = capsys.readouterr()
+    assert out == "" and "generated" in err
 
 
 def test_free_names_check_only_the_count(tmp_path):
@@ -136,7 +152,9 @@ def test_one_image_too_many(tmp_path):
 def test_gaps_in_the_names_are_listed_as_ranges(tmp_path):
     make_set(tmp_path, [i for i in range(1, N + 1) if i not in (3, 10, 11, 12)])
     found = by_code(check_image_set(tmp_path, make_spec()))
-    assert found["images.missing"].message == "4 expected images missing: 00003.png, 00010-00012.png"
+    assert (
+        found["images.missing"].message == "4 expected images missing: 00003.png, 00010-00012.png"
+    )
     assert found["images.count"].message == "found 16 images; expected 20"
 
 
@@ -156,11 +174,13 @@ def test_unpadded_names_get_one_finding_naming_the_pattern(tmp_path):
         "10.png should be 00010.png"
     )
     assert names.message.endswith("and 15 more")
-    assert "f'{i:05d}.png'" in names.hint and "00001.png" in names.hint and "00020.png" in names.hint
+    assert (
+        "f'{i:05d}.png'" in names.hint and "00001.png" in names.hint and "00020.png" in names.hint
+    )
 
 
 def test_numbering_from_zero_is_explained(tmp_path):
-    make_set(tmp_path, range(0, N))
+    make_set(tmp_path, range(N))
     found = by_code(check_image_set(tmp_path, make_spec()))
     assert found["images.missing"].message == "1 expected image missing: 00020.png"
     assert found["images.unexpected"].message == "unexpected: 00000.png"
@@ -188,10 +208,13 @@ def test_images_in_a_subfolder(tmp_path):
 
 def test_some_files_in_subfolders(tmp_path):
     make_set(tmp_path, range(1, 18))
-    make_set(tmp_path / "extra", range(18, N + 1))
+    make_set(tmp_path / "extra", range(18, N))
+    make_set(tmp_path / "more", [N])
     found = by_code(check_image_set(tmp_path, make_spec()))
+    assert list(found) == ["images.subdirectory"]
     assert found["images.subdirectory"].message == (
-        "3 files are inside subfolders 'extra/' (3 files); put all images at the top level"
+        "3 files are inside subfolders 'extra/' (2 files), 'more/' (1 file); "
+        "put them at the top level"
     )
 
 
@@ -204,6 +227,17 @@ def test_subfolders_allowed_when_not_flat(tmp_path):
 
 
 # ---------------------------------------------------------------- image rules
+
+
+def test_mixed_sizes_make_one_finding(tmp_path):
+    make_set(tmp_path)
+    save(tmp_path / "00001.png", seed=1, size=(64, 64))
+    save(tmp_path / "00002.png", seed=2, size=(32, 32))
+    save(tmp_path / "00003.png", seed=3, size=(32, 32))
+    found = by_code(check_image_set(tmp_path, make_spec()))
+    assert found["images.size"].message == (
+        "3 images are not 28x28 pixels: 2 at 32x32: 00002.png, 00003.png; 1 at 64x64: 00001.png"
+    )
 
 
 def test_wrong_size(tmp_path):
@@ -232,8 +266,13 @@ def test_grayscale_images(tmp_path):
 
 @pytest.mark.parametrize(
     ("mode", "words"),
-    [("RGBA", "RGB with alpha (RGBA)"), ("P", "palette (P)"), ("LA", "grayscale with alpha (LA)"),
-     ("1", "1-bit black and white (1)"), ("I;16", "16-bit grayscale (I;16)")],
+    [
+        ("RGBA", "RGB with alpha (RGBA)"),
+        ("P", "palette (P)"),
+        ("LA", "grayscale with alpha (LA)"),
+        ("1", "1-bit black and white (1)"),
+        ("I;16", "16-bit grayscale (I;16)"),
+    ],
 )
 def test_other_modes(tmp_path, mode, words):
     make_set(tmp_path)
@@ -249,7 +288,11 @@ def test_16_bit_rgb_png(tmp_path):
     raw = b"".join(b"\x00" + pixels(6, (28, 28), 6)[y].tobytes() for y in range(28))
     (tmp_path / "00006.png").write_bytes(png_bytes(28, 28, 16, 2, raw))
     found = by_code(check_image_set(tmp_path, make_spec()))
-    assert found["images.mode"].message == "1 image is 16-bit RGB (RGB;16): 00006.png; save them as RGB"
+    assert list(found) == ["images.mode"]  # a valid file, only the depth is wrong
+    assert (
+        found["images.mode"].message
+        == "1 image is 16-bit RGB (RGB;16): 00006.png; save them as RGB"
+    )
 
 
 def test_mixed_modes_make_one_finding(tmp_path):
@@ -259,8 +302,8 @@ def test_mixed_modes_make_one_finding(tmp_path):
     save(tmp_path / "00004.png", seed=4, mode="RGBA")
     found = by_code(check_image_set(tmp_path, make_spec()))
     assert found["images.mode"].message == (
-        "4 images are not RGB: 3 are grayscale (L): 00001.png, 00002.png, 00003.png; "
-        "1 are RGB with alpha (RGBA): 00004.png; save them as RGB"
+        "4 images are not RGB: 3 grayscale (L): 00001.png, 00002.png, 00003.png; "
+        "1 RGB with alpha (RGBA): 00004.png; save them as RGB"
     )
 
 
@@ -344,8 +387,8 @@ def test_duplicates_are_grouped(tmp_path):
     for copy, original in ((2, 1), (3, 1), (11, 10)):
         shutil.copy(tmp_path / f"{original:05d}.png", tmp_path / f"{copy:05d}.png")
     found = by_code(check_image_set(tmp_path, make_spec()))
-    assert list(found) == ["images.duplicate"]
-    assert found["images.duplicate"].message == (
+    assert list(found) == ["images.duplicates"]
+    assert found["images.duplicates"].message == (
         "2 groups of byte-identical images (5 files in all): "
         "00001.png = 00002.png = 00003.png; 00010.png = 00011.png"
     )
@@ -359,7 +402,9 @@ def test_empty_file(tmp_path):
     found = by_code(report)
     assert set(found) == {"images.count", "images.empty"}
     assert found["images.empty"].message == "1 file is empty (0 bytes): 00007.png"
-    assert found["images.count"].message == "found 19 images; expected 20 (not counting 1 other file)"
+    assert (
+        found["images.count"].message == "found 19 images; expected 20 (not counting 1 other file)"
+    )
     assert report.count == N - 1
 
 
@@ -370,7 +415,37 @@ def test_non_image_files(tmp_path):
     found = by_code(check_image_set(tmp_path, make_spec()))
     assert set(found) == {"images.count", "images.not_image"}
     assert found["images.not_image"].message == "2 files are not an image: 00009.png, notes.txt"
-    assert found["images.count"].message == "found 19 images; expected 20 (not counting 2 other files)"
+    assert (
+        found["images.count"].message == "found 19 images; expected 20 (not counting 2 other files)"
+    )
+
+
+def test_formats_outside_the_safe_list_are_never_opened(tmp_path):
+    # Pillow would hand an EPS file to Ghostscript on load(); it is no homework image.
+    make_set(tmp_path)
+    (tmp_path / "00005.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n")
+    found = by_code(check_image_set(tmp_path, make_spec()))
+    assert found["images.not_image"].message == "1 file is not an image: 00005.png"
+
+
+def test_oversized_file_is_not_read(tmp_path):
+    make_set(tmp_path)
+    big = tmp_path / "00006.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024**2))
+    found = by_code(check_image_set(tmp_path, make_spec(max_pixels=1000)))
+    assert found["images.file_too_large"].message == (
+        "1 file is too large to be an allowed image and was not read: 00006.png (2.1 MB)"
+    )
+    assert found["images.file_too_large"].path == "00006.png"
+
+
+def test_fifo_does_not_hang_the_check(tmp_path):
+    make_set(tmp_path)
+    os.mkfifo(tmp_path / "00020.png.part")
+    found = by_code(check_image_set(tmp_path, make_spec()))
+    assert found["images.not_regular"].message == (
+        "1 entry is not a regular file and not read: 00020.png.part (not a regular file)"
+    )
 
 
 def test_symbolic_link_is_not_followed(tmp_path):
@@ -392,12 +467,11 @@ def test_symbolic_link_is_not_followed(tmp_path):
 def ten_thousand(tmp_path_factory) -> Path:
     """10,000 distinct 28x28 RGB PNGs, encoded directly (Pillow's encoder is the slow part)."""
     folder = tmp_path_factory.mktemp("ten_thousand")
-    base = pixels(0)
+    rows = np.zeros((28, 1 + 28 * 3), np.uint8)  # each row: filter byte 0, then RGB
+    rows[:, 1:] = pixels(0).reshape(28, 28 * 3)
     for i in range(1, 10_001):
-        rows = base.copy()
-        rows[0, :3, 0] = (i & 255, i >> 8, 7)
-        raw = b"".join(b"\x00" + rows[y].tobytes() for y in range(28))
-        (folder / f"{i:05d}.png").write_bytes(png_bytes(28, 28, 8, 2, raw))
+        rows[0, 1:4] = (i & 255, i >> 8, 7)  # distinct bytes: no duplicates
+        (folder / f"{i:05d}.png").write_bytes(png_bytes(28, 28, 8, 2, rows.tobytes()))
     return folder
 
 
@@ -409,6 +483,8 @@ def test_ten_thousand_images(ten_thousand):
     found = by_code(report)
     assert set(found) == {"images.count", "images.missing"}  # nothing wrong with the 9,990 others
     assert found["images.count"].message == "found 9,990 images; expected 10,000"
-    assert found["images.missing"].message == "10 expected images missing: 00017.png, 04512-04520.png"
+    assert (
+        found["images.missing"].message == "10 expected images missing: 00017.png, 04512-04520.png"
+    )
     assert report.count == 9_990
     assert report.images == [ten_thousand / n for n in files]

@@ -60,7 +60,8 @@ def check(submission, rubric_path, stats, inception_weights, device, cache_dir, 
         if html_out:
             from grader.report.render import render_student_page, student_dir_name
 
-            page = render_student_page(result, Path(tmp) / "students" / student_dir_name(result.student_id), rubric=rubric)
+            page = render_student_page(result, Path(tmp) / "students" / student_dir_name(result.student_id),
+                                       rubric=rubric, embed_images=True)
             html_out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, html_out)
     if as_json:

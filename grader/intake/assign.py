@@ -108,9 +108,10 @@ def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] 
             shown = display_names.get(item, item.name)
             if not _name_matches(shown, spec.match):
                 continue
-            fit = _fits(spec.kind, spec.container, item, contents[item])
-            if fit > 0:
-                candidates.append((fit, name, item))
+            # A name-only match (e.g. a .zip that is not a zip) still goes to its artifact, last,
+            # so the artifact's own check says precisely what is wrong with it.
+            fit = _fits(spec.kind, spec.container, item, contents[item]) or 0.01
+            candidates.append((fit, name, item))
     # Greedy by fit: each item serves one artifact, each artifact takes one item.
     chosen: dict[str, Path] = {}
     used: set[Path] = set()
@@ -137,13 +138,17 @@ def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] 
         else:
             findings.append(info("submission.optional_absent", f"{title} (optional) was not submitted", artifact=name))
     unassigned = [item for item in items if item not in used]
+    # Checking one file that is nothing the rubric asks for is a failure; an extra file
+    # beside a complete submission is only worth a warning.
+    extra = error if partial else warning
     for item in unassigned:
         shown = display_names.get(item, item.name)
         findings.append(
-            warning(
+            extra(
                 "submission.unexpected_file",
                 f"{shown!r} does not match any artifact of this assignment; it was not graded",
                 path=shown,
+                hint="artifacts: " + "; ".join(f"{s.title or n} ({', '.join(s.match)})" for n, s in rubric.artifacts.items()),
             )
         )
     return Assignment(artifacts=chosen, unassigned=unassigned, findings=findings)

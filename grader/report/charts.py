@@ -120,13 +120,17 @@ class HeatCell:
 
 
 def heat_table(rows: Any) -> list[list[HeatCell]] | None:
-    """Cells coloured by value (light = little noise, dark = much) for a rows x cols list."""
+    """Cells coloured by value for a rows x cols list of noise levels.
+
+    The scale is fixed at 0 (a clean image) to 1 (pure noise), widened only by values
+    outside it, so the same level has the same colour on every student's page.
+    """
     if not isinstance(rows, (list, tuple)) or not rows:
         return None
     grid = [list(r) if isinstance(r, (list, tuple)) else [r] for r in rows]
-    numbers = [v for row in grid for v in row if _is_number(v)]
-    lo, hi = (min(numbers), max(numbers)) if numbers else (0.0, 1.0)
-    span = hi - lo or 1.0
+    numbers = [float(v) for row in grid for v in row if _is_number(v)]
+    lo, hi = min([0.0, *numbers]), max([1.0, *numbers])
+    span = hi - lo
     table = []
     for row in grid:
         cells = []

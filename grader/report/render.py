@@ -15,6 +15,7 @@ submission is escaped by Jinja's autoescape. Output is a pure function of the re
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -79,16 +80,65 @@ EXPLANATIONS: dict[str, str] = {
         "An entry in the zip has a path that points outside the extraction folder (such as "
         "'../x' or an absolute path). Such entries are never extracted."
     ),
+    "images.missing": (
+        "Some of the expected file names are not in your submission. Every name in the "
+        "assignment's sequence must be present, with no gaps."
+    ),
+    "images.unexpected": (
+        "The set holds files the assignment does not ask for. Submit only the images, with "
+        "no other files beside them."
+    ),
+    "images.subdirectory": (
+        "The images must sit at the top level of the zip, not in folders inside it."
+    ),
+    "images.not_image": (
+        "A file in the image set is not an image at all. Only image files belong in the set."
+    ),
+    "images.empty": "A file in the image set is empty (0 bytes); it was probably not written.",
+    "source.no_readme": (
+        "The source zip has no readme. Add one (.md, .txt or .pdf) that says how to set up the "
+        "environment and how to run your code."
+    ),
+    "source.forbidden_file": (
+        "The source zip holds a file that must not be submitted, such as model weights or a "
+        "data set. Submit code only; the assignment says what may be included."
+    ),
+    "submission.missing_artifact": (
+        "One of the files the assignment asks for was not found in your submission, so "
+        "everything that depends on it could not be checked or graded."
+    ),
+    "submission.unexpected_file": (
+        "A file in your submission did not match anything the assignment asks for and was "
+        "not graded. Check its name and format."
+    ),
     "grid.layout": (
         "The process image does not have the expected grid layout (rows x columns of tiles "
         "with the make_grid padding). Save the grid made by torchvision.utils.make_grid with "
         "the number of rows and columns the assignment gives."
     ),
+    "grid.reversed": (
+        "The rows run the wrong way: they should start from pure noise and end with a clean "
+        "image, in the direction the assignment gives."
+    ),
+    "grid.not_monotonic": (
+        "Along a row the noise should only go down, step by step. Check that the snapshots "
+        "are saved in order of the diffusion steps."
+    ),
+    "grid.rows_repeated": (
+        "Several rows of the process image look the same. Each row should be a separate "
+        "sample, started from its own noise."
+    ),
 }
 
-# Captions for the preview files write_previews produces (name: tiles, grid side); other
-# previews show their file name.
+# Captions for the preview files write_previews produces (name: tiles, grid side) and for
+# the copies the pipeline keeps; other previews show their file name.
 PREVIEW_GRIDS = {"grid16.png": (16, 4), "grid64.png": (64, 8)}
+# The pipeline also keeps a PNG of the noise levels; the page draws them as a table instead.
+NOISE_PREVIEW = "noise.png"
+PREVIEW_CAPTIONS = {
+    "process.png": "the process image as submitted",
+    "noise.png": "noise level of each tile (1 = pure noise, 0 = clean)",
+}
 
 # Ordered provenance keys of a metric; any other keys follow in sorted order.
 PROVENANCE_KEYS = {
@@ -101,11 +151,12 @@ PROVENANCE_KEYS = {
     "resize": "Resize",
 }
 
+EMBEDDABLE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 LOG_HEAD_CHARS, LOG_TAIL_CHARS = 4_000, 16_000  # the tail of a log says what went wrong
 PREVIEW_DISPLAY_WIDTH = 512  # CSS px; small grids are scaled up by whole factors
 
-_SAFE_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SAFE_DIR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?")  # no trailing "."
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
                      *(f"LPT{i}" for i in range(10))}
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
@@ -136,11 +187,16 @@ def render_student_page(
     *,
     run: RunInfo | None = None,
     rubric: Rubric | None = None,
+    embed_images: bool = False,
 ) -> Path:
-    """Write `student_dir/index.html` for one student and return its path."""
+    """Write `student_dir/index.html` for one student and return its path.
+
+    Previews are referenced by relative path (the folder is the unit to share), or with
+    `embed_images` written into the page as data URIs, for a page that travels alone.
+    """
     student_dir = Path(student_dir)
     html = _environment().get_template("student.html.j2").render(
-        **_student_context(result, student_dir, run, rubric)
+        **_student_context(result, student_dir, run, rubric, embed_images)
     )
     return _write(student_dir / PAGE, html)
 
@@ -178,6 +234,7 @@ def render_all(
 # ---------------------------------------------------------------- environment
 
 
+@functools.cache
 def _environment() -> Environment:
     # autoescape=True explicitly: the templates end in .j2, which select_autoescape's
     # extension test would not recognise as HTML.
@@ -196,6 +253,7 @@ def _environment() -> Environment:
     return env
 
 
+@functools.cache
 def _static(name: str) -> Markup:
     """Our own CSS/JS, embedded inline (trusted: it ships with the package)."""
     text = resources.files("grader.report").joinpath("static", name).read_text(encoding="utf-8")
@@ -221,6 +279,8 @@ def format_number(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "–"
     text = f"{value:,.{digits}f}"
+    if text.lstrip("-").strip("0.,") == "":
+        text = text.lstrip("-")  # no "-0" for a deduction of nothing
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -232,7 +292,11 @@ def format_when(value: datetime | None) -> str:
 
 
 def _student_context(
-    result: StudentResult, student_dir: Path, run: RunInfo | None, rubric: Rubric | None
+    result: StudentResult,
+    student_dir: Path,
+    run: RunInfo | None,
+    rubric: Rubric | None,
+    embed_images: bool,
 ) -> dict[str, Any]:
     findings = sorted(result.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))
     codes = sorted({f.code for f in findings})
@@ -254,9 +318,11 @@ def _student_context(
         "finding_counts": {s.value: counts.get(s, 0) for s in Severity},
         "explanations": {c: EXPLANATIONS[c] for c in codes if c in EXPLANATIONS},
         "notices": _notices(result, rubric),
-        "artifacts": [_artifact_view(a, student_dir, rubric) for a in result.artifacts],
+        "artifacts": [_artifact_view(a, student_dir, rubric, embed_images)
+                      for a in result.artifacts],
         "metrics": [_metric_view(m, rubric) for m in result.metrics],
         "late_policy": _late_policy_text(rubric),
+        "late_row": _needs_late_row(result),
         "sandbox_log": _clean_log(result.sandbox.log) if result.sandbox else None,
         "traceback": _clean_log(result.traceback) if result.traceback else None,
         "versions": sorted((result.versions or (run.versions if run else {})).items()),
@@ -288,24 +354,28 @@ def _notices(result: StudentResult, rubric: Rubric | None) -> list[str]:
 
 
 def _artifact_view(
-    artifact: ArtifactResult, student_dir: Path, rubric: Rubric | None
+    artifact: ArtifactResult, student_dir: Path, rubric: Rubric | None, embed: bool
 ) -> dict[str, Any]:
     spec = rubric.artifacts.get(artifact.name) if rubric else None
     details = dict(artifact.details)
-    noise = details.pop("noise", None)
+    noise = charts.heat_table(details.pop("noise", None))
     layout = details.pop("layout", None)
+    previews = [p for p in artifact.previews
+                if not (noise and PurePosixPath(p).name == NOISE_PREVIEW)]
     return {
         "record": artifact,
         "title": artifact.title or (spec.title if spec else "") or artifact.name,
         "expected": spec.description if spec else "",
-        "previews": [_preview_view(p, student_dir, artifact.count) for p in artifact.previews],
-        "noise": charts.heat_table(noise),
+        "previews": [_preview_view(p, student_dir, artifact.count, embed) for p in previews],
+        "noise": noise,
         "layout": _flat_items(layout),
         "details": _flat_items(details),
     }
 
 
-def _preview_view(relative: str, student_dir: Path, count: int | None) -> dict[str, Any]:
+def _preview_view(
+    relative: str, student_dir: Path, count: int | None, embed: bool
+) -> dict[str, Any]:
     """An <img> for a preview inside the student's folder, or why it cannot be shown."""
     name = PurePosixPath(relative).name
     view = {"name": name, "caption": _caption(name, count), "src": None}
@@ -319,18 +389,25 @@ def _preview_view(relative: str, student_dir: Path, count: int | None) -> dict[s
     try:
         with Image.open(file) as im:
             width, height = im.size
+            mime = Image.MIME.get(im.format or "")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         view["problem"] = "missing or unreadable"
         return view
+    if mime not in EMBEDDABLE:
+        view["problem"] = "not an image a browser shows"
+        return view
+    if embed:
+        src = f"data:{mime};base64,{base64.b64encode(file.read_bytes()).decode('ascii')}"
+    else:
+        src = quote(path.as_posix(), safe="/")
     scale = max(1, min(4, PREVIEW_DISPLAY_WIDTH // max(width, 1)))
-    view.update(src=path.as_posix(), width=width * scale, height=height * scale,
-                pixelated=scale > 1)
+    view.update(src=src, width=width * scale, height=height * scale, pixelated=scale > 1)
     return view
 
 
 def _caption(name: str, count: int | None) -> str:
     if name not in PREVIEW_GRIDS:
-        return name
+        return PREVIEW_CAPTIONS.get(name, name)
     tiles, side = PREVIEW_GRIDS[name]
     if count is not None and count <= tiles:
         return f"all {count:,} image{'s' if count != 1 else ''} ({side} x {side} grid)"
@@ -376,6 +453,15 @@ def _band_text(metric: MetricResult, rubric: Rubric | None) -> str:
     return (f"{name} up to {format_number(x0)}: {format_number(y0)} points; "
             f"{format_number(x1)} and above: {format_number(y1)} points; "
             "linear in between.")
+
+
+def _needs_late_row(result: StudentResult) -> bool:
+    """Whether the late deduction is missing from the grade lines (scoring usually adds one)."""
+    grade = result.grade
+    if grade is None or not (grade.late_days or grade.late_deduction):
+        return False
+    total = sum(line.points for line in grade.lines)
+    return abs(total - grade.final) > 1e-6 and abs(total - grade.raw) <= 1e-6
 
 
 def _late_policy_text(rubric: Rubric | None) -> str:

@@ -18,7 +18,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from reference.classifier import train_classifier  # noqa: E402
+from reference.classifier import train_classifier
 
 
 def main() -> None:

@@ -58,7 +58,9 @@
     button.type = "button";
     while (th.firstChild) button.appendChild(th.firstChild);
     th.appendChild(button);
-    button.addEventListener("click", function () { sortBy(index); });
+    th.classList.add("sortable");
+    // On the whole cell, not just the button: the button is there for the keyboard.
+    th.addEventListener("click", function () { sortBy(index); });
   });
   search.addEventListener("input", applyFilter);
   status.addEventListener("change", applyFilter);

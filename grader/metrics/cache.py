@@ -1,0 +1,142 @@
+"""On-disk caches under the user cache dir: file hashes and Inception features.
+
+Writers go through a temporary file in the same folder and os.replace, so concurrent
+runs never see a partial file; a cache file that cannot be read is ignored (and later
+overwritten), never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CACHE_ENV = "GRADER_CACHE_DIR"
+# Bump when the feature file layout or the way features are computed changes.
+FEATURE_CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """$GRADER_CACHE_DIR, else ~/.cache/grader."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "grader"
+
+
+def atomic_write(path: Path, write: Callable) -> None:
+    """Call write(binary file) on a temp file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES_LOCK = threading.Lock()
+
+
+def cached_sha256(path: Path, cache_dir: Path | None) -> str:
+    """sha256 of a (large) file, remembered by (path, size, mtime) in memory and on disk."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _HASHES_LOCK:
+        if key in _HASHES:
+            return _HASHES[key]
+    record = None
+    if cache_dir is not None:
+        name = hashlib.sha256("\0".join(map(str, key)).encode()).hexdigest()
+        record = Path(cache_dir) / "sha256" / f"{name}.txt"
+        try:
+            known = record.read_text().strip()
+            if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+                with _HASHES_LOCK:
+                    _HASHES[key] = known
+                return known
+        except OSError:
+            pass
+    sha = sha256_of_file(path)
+    with _HASHES_LOCK:
+        _HASHES[key] = sha
+    if record is not None:
+        try:
+            atomic_write(record, lambda f: f.write(sha.encode()))
+        except OSError as exc:  # a read-only cache dir costs time, not correctness
+            warnings.warn(f"cannot write hash cache {record}: {exc}", stacklevel=2)
+    return sha
+
+
+class FeatureCache:
+    """Features [N, D] float64 per key, one .npz per key, with the key and metadata inside."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, key: str) -> Path:
+        return self.root / "features" / key[:2] / f"{key}.npz"
+
+    def load(self, key: str, n: int, dims: int) -> tuple[np.ndarray, dict] | None:
+        """(features, metadata), or None when absent or unreadable (then it is recomputed)."""
+        path = self.path_for(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                features = data["features"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            warnings.warn(f"ignoring unreadable feature cache file {path}: {exc}", stacklevel=2)
+            return None
+        if (
+            meta.get("key") != key
+            or features.dtype != np.float64
+            or features.shape != (n, dims)
+            or not np.isfinite(features).all()
+        ):
+            warnings.warn(f"ignoring inconsistent feature cache file {path}", stacklevel=2)
+            return None
+        return features, meta
+
+    def store(self, key: str, features: np.ndarray, meta: dict) -> None:
+        meta = {**meta, "key": key, "format": FEATURE_CACHE_VERSION}
+        path = self.path_for(key)
+
+        def write(f):
+            values = np.asarray(features, dtype=np.float64)
+            np.savez(f, features=values, meta=np.array(json.dumps(meta)))
+
+        try:
+            atomic_write(path, write)
+        except OSError as exc:
+            warnings.warn(f"cannot write feature cache {path}: {exc}", stacklevel=2)
+
+
+def feature_key(content_digest: str, weights_sha256: str, backend: str) -> str:
+    """Cache key: image content (in order) + weights + backend + cache format version."""
+    parts = {
+        "format": FEATURE_CACHE_VERSION,
+        "images": content_digest,
+        "weights": weights_sha256,
+        "backend": backend,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

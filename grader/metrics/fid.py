@@ -1,0 +1,238 @@
+"""FidEngine: FID of an image set against reference statistics, with provenance.
+
+One engine per backend serves many students: the model is built on first use and kept,
+features are cached on disk by content, and the reference's sqrtm(Σ) is computed once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader.errors import GraderError
+from grader.metrics.cache import FeatureCache, cached_sha256, default_cache_dir, feature_key
+from grader.metrics.features import (
+    array_batches,
+    configure_determinism,
+    default_workers,
+    extract_features,
+    image_batches,
+)
+from grader.metrics.frechet import feature_statistics, reference_stats
+from grader.metrics.images import ImageRef, array_digest, content_digest, sort_key
+from grader.metrics.inception import (
+    FEATURE_DIMS,
+    RESIZE_MODE,
+    backend_version,
+    build_inception,
+    fold_batchnorm,
+    get_backend,
+    load_state_dict,
+    resolve_weights,
+)
+
+FRECHET_ROUTE = (
+    "symmetric eigen route, float64: tr sqrtm(S_ref S) = sum sqrt(eig(A S A)), A = sqrtm(S_ref)"
+)
+
+
+@dataclass
+class FidResult:
+    fid: float
+    n: int
+    provenance: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def small_n_warning(n: int) -> str | None:
+    if n >= FEATURE_DIMS:
+        return None
+    return (
+        f"FID from {n:,} images (fewer than {FEATURE_DIMS}, the feature dimension): the "
+        f"covariance is rank-deficient and small-N FID is biased upward; compare it only "
+        f"with FIDs from the same number of images"
+    )
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise GraderError(f"--device {device!r}: not a torch device ({exc})") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GraderError(f"--device {device}: CUDA is not available on this machine")
+    return resolved
+
+
+class FidEngine:
+    def __init__(
+        self,
+        backend: str = "pytorch-gan-metrics",
+        *,
+        weights: Path | None = None,
+        device: str | None = None,
+        cache_dir: Path | None = None,
+        batch_size: int = 50,
+        workers: int | None = None,
+        progress: bool = False,
+        use_cache: bool = True,
+        fold_batchnorm: bool = True,
+    ):
+        if batch_size < 1:
+            raise GraderError(f"--batch-size must be at least 1; got {batch_size}")
+        if workers is not None and workers < 0:
+            raise GraderError(f"--workers must be 0 or more; got {workers}")
+        self.backend = get_backend(backend)
+        self.backend_version = backend_version(self.backend)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.use_cache = use_cache
+        self.weights = resolve_weights(weights)
+        self.weights_sha256 = cached_sha256(self.weights, self.cache_dir if use_cache else None)
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.workers = default_workers() if workers is None else workers
+        self.progress = progress
+        self.fold_batchnorm = fold_batchnorm
+        self._cache = FeatureCache(self.cache_dir) if use_cache else None
+        self._model: torch.nn.Module | None = None
+        self._lock = threading.Lock()
+
+    # -- model ---------------------------------------------------------------------------
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The backend's InceptionV3, built on first use and kept."""
+        with self._lock:
+            if self._model is None:
+                configure_determinism()
+                model = build_inception(self.backend, load_state_dict(self.weights))
+                if self.fold_batchnorm:
+                    fold_batchnorm(model)
+                self._model = model.to(self.device)
+            return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
+
+    # -- features ------------------------------------------------------------------------
+
+    def features(self, images: Sequence[ImageRef]) -> np.ndarray:
+        """float64 [N, 2048] pool3 features, rows in the order of `images`; cached."""
+        return self._image_features(list(images))[0]
+
+    def array_features(self, images: np.ndarray) -> np.ndarray:
+        """Features of uint8 [N, H, W, 3] pixels (e.g. MNIST digits made RGB); cached."""
+        return self._array_features(images)[0]
+
+    def _image_features(self, refs: list[ImageRef]) -> tuple[np.ndarray, dict]:
+        def compute() -> np.ndarray:
+            workers = min(self.workers, math.ceil(len(refs) / self.batch_size))
+            pin = self.device.type == "cuda" and workers > 0
+            batches = image_batches(refs, self.batch_size, workers, pin_memory=pin)
+            return extract_features(self.model, batches, len(refs), self.device, self.progress)
+
+        key = content_digest(refs) if self._cache is not None and refs else None
+        return self._cached(key, len(refs), compute)
+
+    def _array_features(self, images: np.ndarray) -> tuple[np.ndarray, dict]:
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise GraderError(
+                f"expected uint8 images [N, H, W, 3]; got {images.dtype} {images.shape}"
+            )
+
+        def compute() -> np.ndarray:
+            batches = array_batches(images, self.batch_size)
+            return extract_features(self.model, batches, len(images), self.device, self.progress)
+
+        key = array_digest(images) if self._cache is not None and len(images) else None
+        return self._cached(key, len(images), compute)
+
+    def _cached(self, content: str | None, n: int, compute) -> tuple[np.ndarray, dict]:
+        if n == 0:
+            return np.empty((0, FEATURE_DIMS)), {"feature_cache": "off", "device": str(self.device)}
+        if content is None:
+            return compute(), {"feature_cache": "off", "device": str(self.device)}
+        key = feature_key(content, self.weights_sha256, self.backend.name)
+        hit = self._cache.load(key, n, FEATURE_DIMS)
+        if hit is not None:
+            features, meta = hit
+            return features, {"feature_cache": "hit", "device": meta.get("device", "unknown")}
+        features = compute()
+        meta = {
+            "backend": self.backend.name,
+            "backend_version": self.backend_version,
+            "weights_sha256": self.weights_sha256,
+            "device": str(self.device),
+            "torch": torch.__version__,
+            "n": n,
+        }
+        self._cache.store(key, features, meta)
+        return features, {"feature_cache": "miss", "device": str(self.device)}
+
+    # -- statistics and FID --------------------------------------------------------------
+
+    def statistics(self, images: Sequence[ImageRef]) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, sigma) of the images, in name order, as the official tools compute them."""
+        refs = sorted(images, key=sort_key)
+        if len(refs) < 2:
+            raise GraderError(f"statistics need at least 2 images; got {len(refs)}")
+        return feature_statistics(self._image_features(refs)[0])
+
+    def array_statistics(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(images) < 2:
+            raise GraderError(f"statistics need at least 2 images; got {len(images)}")
+        return feature_statistics(self._array_features(images)[0])
+
+    def fid(self, images: Sequence[ImageRef], stats: Path) -> FidResult:
+        """FID of the images (taken in name order) against a reference statistics file."""
+        reference = reference_stats(stats)  # a bad stats file fails before any forward pass
+        if reference.dims != FEATURE_DIMS:
+            raise GraderError(
+                f"{stats}: statistics have {reference.dims} dims; FID uses {FEATURE_DIMS}"
+            )
+        refs = sorted(images, key=sort_key)
+        features, origin = self._image_features(refs)
+        n = len(refs)
+        warnings = []
+        if n < 2:
+            fid = math.nan
+            warnings.append(f"FID needs at least 2 images; got {n}")
+        else:
+            fid = reference.distance(*feature_statistics(features))
+            if note := small_n_warning(n):
+                warnings.append(note)
+        provenance = self.provenance(stats, reference.sha256, n, origin)
+        return FidResult(fid=fid, n=n, provenance=provenance, warnings=warnings)
+
+    def provenance(self, stats: Path, stats_sha256: str, n: int, origin: dict) -> dict:
+        return {
+            "metric": "fid",
+            "backend": self.backend.name,
+            "backend_version": self.backend_version,
+            "weights": str(self.weights),
+            "weights_sha256": self.weights_sha256,
+            "stats": str(stats),
+            "stats_sha256": stats_sha256,
+            "n": n,
+            "dims": FEATURE_DIMS,
+            "device": origin["device"],
+            "resize": RESIZE_MODE,
+            "precision": "float32 model (TF32 off), float64 statistics",
+            "batchnorm_folded": self.fold_batchnorm,
+            "feature_cache": origin["feature_cache"],
+            "frechet": FRECHET_ROUTE,
+            "torch": torch.__version__,
+        }
