@@ -389,6 +389,17 @@ def test_bad_crc_entry_is_dropped(box):
     assert result.files == ["good.png"] and not (box.dest / "bad.png").exists()
 
 
+def test_damaged_deflate_data_is_dropped(box):
+    data = np.random.default_rng(0).bytes(256 * 1024)
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = c.compress(data) + c.flush()
+    half = stream[: len(stream) // 2]  # the stream stops mid-way, headers agree with the cut
+    path = raw_zip(box.src / "cut.zip", "a.png", half, size=len(data), crc=zlib.crc32(data))
+    result = box.unpack(path)
+    assert "a.png" in finding(result, "zip.corrupt_entry").message
+    assert result.fatal and tree_bytes(box.dest) == 0
+
+
 def test_empty_zip(box):
     path = box.zip([])
     result = box.unpack(path)

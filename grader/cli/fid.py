@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 BACKEND_NAMES = ("pytorch-gan-metrics", "pytorch-fid")  # grader.metrics.inception.BACKENDS
+FEATURE_ORIGIN = {"hit": "from the feature cache", "miss": "computed, now cached",
+                  "off": "computed (cache off)"}
 
 
 def engine_options(command):
@@ -72,7 +74,7 @@ def fid_command(images, stats, as_json, **engine_kwargs):
     click.echo(f"  stats     {p['stats']}  sha256 {p['stats_sha256']}")
     click.echo(f"  device    {p['device']}  ({p['precision']})")
     click.echo(f"  resize    {p['resize']}")
-    click.echo(f"  features  {p['feature_cache'].replace('hit', 'from cache')}")
+    click.echo(f"  features  {FEATURE_ORIGIN[p['feature_cache']]}")
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 

@@ -274,7 +274,12 @@ class _Report:
 
 def unpack_zip(zip_path: Path, dest: Path, limits: UnpackLimits, *, artifact: str | None = None,
                flat: bool = True, forbid_junk: bool = True) -> UnpackResult:
-    """Extract the safe, useful entries of an untrusted zip into `dest` (new or empty)."""
+    """Extract the safe, useful entries of an untrusted zip into `dest` (new or empty).
+
+    Refused entries are skipped with a Finding and the others still extract; `fatal` is set
+    when nothing usable came out. GraderError only for the caller's problems: a missing zip,
+    a `dest` that is not empty, a disk that cannot be written.
+    """
     zip_path, dest = Path(zip_path), Path(dest)
     _prepare_dest(dest)
     report = _Report("zip", artifact, flat, forbid_junk, limits)
@@ -291,7 +296,8 @@ def unpack_zip(zip_path: Path, dest: Path, limits: UnpackLimits, *, artifact: st
 
 def scan_folder(folder: Path, *, artifact: str | None = None, flat: bool = True,
                 forbid_junk: bool = True) -> UnpackResult:
-    """Apply the zip rules to a submitted folder: read-only, links never followed."""
+    """Apply the zip rules to a submitted folder without changing it: junk, links (never
+    followed) and special files are reported and left out of `files`, not deleted."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GraderError(f"{folder} is not a folder")
@@ -304,7 +310,7 @@ def scan_folder(folder: Path, *, artifact: str | None = None, flat: bool = True,
             with os.scandir(os.path.join(folder, rel) if rel else folder) as it:
                 entries = list(it)
         except OSError:
-            report.add("zip.unreadable", rel + "/")
+            report.add("zip.unreadable", (rel or ".") + "/")
             continue
         for entry in entries:
             path = f"{rel}/{entry.name}" if rel else entry.name

@@ -48,7 +48,7 @@ class SandboxJob:
     log_max_bytes: int
 
     @classmethod
-    def from_spec(cls, spec: SampleSpec) -> "SandboxJob":
+    def from_spec(cls, spec: SampleSpec) -> SandboxJob:
         return cls(
             command=format_command(spec.command, num=spec.num, seed=spec.seed),
             image=spec.image,
@@ -98,7 +98,7 @@ class OutputUsage:
     inodes_free: int
 
     @classmethod
-    def parse(cls, text: str) -> "OutputUsage | None":
+    def parse(cls, text: str) -> OutputUsage | None:
         try:
             values = [int(v) for v in text.split()]
         except ValueError:
@@ -182,6 +182,7 @@ class SandboxOutcome:
     run: SandboxRun
     findings: list[Finding]
     output_dir: Path
+    notes: list[str] = field(default_factory=list)  # the sandbox's own details, for the TA
 
 
 def _weights_finding(spec: SampleSpec, source_dir: Path) -> Finding | None:
@@ -203,13 +204,25 @@ def _weights_finding(spec: SampleSpec, source_dir: Path) -> Finding | None:
     return None
 
 
+def _make_readable(tree: Path) -> None:
+    """The sampler runs as an unprivileged uid that owns nothing: let it read the source."""
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        want = mode | (0o555 if path.is_dir() else 0o444)
+        if want != mode:
+            path.chmod(want)
+
+
 def run_sampler(
     spec: SampleSpec, source_dir: Path, output_dir: Path, *, backend: str | None = None
 ) -> SandboxOutcome:
     """Run the student's sampler in a sandbox; its images land in ``output_dir``.
 
-    ``source_dir`` is the student's unpacked source (mounted read-only at /submission);
-    ``output_dir`` must be empty or absent. ``backend`` overrides ``spec.backend``.
+    ``source_dir`` is the student's unpacked source (mounted read-only at /submission; made
+    world-readable first, since the sampler's uid owns nothing); ``output_dir`` must be
+    empty or absent. ``backend`` overrides ``spec.backend``.
     """
     from grader.sandbox.diagnose import diagnose
 
@@ -227,6 +240,7 @@ def run_sampler(
         run = SandboxRun(backend=chosen.name, command=job.command, log="not run: weights missing")
         return SandboxOutcome(run=run, findings=[missing], output_dir=output_dir)
 
+    _make_readable(source_dir)
     result = chosen.run(job, source_dir, output_dir)
     run = SandboxRun(
         backend=result.backend,
@@ -237,4 +251,6 @@ def run_sampler(
         log=result.log.text(),
         log_truncated=result.log.truncated,
     )
-    return SandboxOutcome(run=run, findings=diagnose(spec, job, result), output_dir=output_dir)
+    return SandboxOutcome(
+        run=run, findings=diagnose(spec, job, result), output_dir=output_dir, notes=result.notes
+    )

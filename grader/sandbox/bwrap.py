@@ -75,10 +75,11 @@ _MEMORY_PATTERNS = re.compile(
 )
 
 # The trusted holder (POSIX sh). "$@" is the bwrap command line. Its own messages go to
-# $S/holder.log; the sampler's stdout/stderr are inherited; fd 9 carries the tar stream.
+# $S/holder.log; the sampler's stdout/stderr are inherited. The tar pipe arrives as stdin
+# (dash cannot name fds above 9) and moves to fd 9; the sandbox gets /dev/null instead.
 HOLDER = r"""
 set -u
-eval "exec 9>&$TAR_FD $TAR_FD>&-"
+exec 9>&0 0</dev/null
 mount -t tmpfs -o "size=$OUT_SIZE,nr_inodes=$OUT_INODES,mode=0777,nosuid,nodev,noexec" \
     grader-output "$S/output" 2>>"$S/holder.log" || exit 90
 mount --bind "$SRC" "$S/submission" 2>>"$S/holder.log" || exit 91
@@ -216,7 +217,6 @@ class BwrapBackend(Backend):
             "S": str(stage),
             "SRC": str(source_dir),
             "ROOTFS": str(self.rootfs or ""),
-            "TAR_FD": str(tar_w),
             "OUT_SIZE": str(job.output_max_bytes),
             "OUT_INODES": str(job.output_max_files + 2),
         }
@@ -225,8 +225,8 @@ class BwrapBackend(Backend):
         collected: list[Collected] = []
         try:
             proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, pass_fds=(tar_w,), start_new_session=True,
+                argv, env=env, stdin=tar_w, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             os.close(tar_r)

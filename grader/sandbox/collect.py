@@ -135,4 +135,6 @@ def extract_output(stream: BinaryIO, dest: Path, max_files: int, max_bytes: int)
         got.error = f"{type(exc).__name__}: {exc}"
     if got.over_limit:
         clear_folder(dest)
+    got.symlinks.sort()
+    got.special.sort()
     return got

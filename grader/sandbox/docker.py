@@ -1,6 +1,6 @@
 """The Docker backend: one throw-away container per run, through the docker SDK.
 
-Shape of a run (choices that matter for safety are marked):
+Shape of a run:
 - The container: the sampler image, ``network_mode=none`` (only ``lo``), read-only root,
   ``cap_drop=ALL`` plus KILL (used only by the root supervisor below), no-new-privileges,
   ``pids_limit``, ``mem_limit`` = ``memswap_limit`` (no swap), ``nano_cpus``, GPUs through a
@@ -11,10 +11,11 @@ Shape of a run (choices that matter for safety are marked):
   the write that passes the cap (ENOSPC), which a host bind mount cannot do (overlay2's
   ``storage_opt size`` needs xfs with project quota). tmpfs pages are charged to the
   container's memory cgroup, so ``mem_limit`` is the sampler's memory plus both caps.
-- PID 1 is docker's init (tini) over a tiny root shell that holds only CAP_KILL: on SIGUSR1
-  it kills every other process, which works even when a fork bomb has used up the pid limit.
-  The sampler itself runs as ``docker exec`` under uid 10001 (no capabilities), so it can
-  neither signal PID 1 nor its supervisor, and the container outlives it.
+- PID 1 is docker's init (tini) over a small Python supervisor running as root with only
+  CAP_KILL: on SIGUSR1 it kills every other process without forking, which works even when
+  a fork bomb has used up the pid limit. The sampler itself runs as ``docker exec`` under
+  uid 10001 (no capabilities), so it can signal neither PID 1 nor the supervisor, and the
+  container outlives it.
 - After the sampler exits or times out: kill every process left (a background process
   never survives), read the memory/pids cgroup counters and the statfs of /output, then
   stream /output out with ``tar`` and extract only regular files on the host (collect.py).
@@ -48,9 +49,21 @@ CONTROL_TIMEOUT_S = 60  # for API calls other than the sampler's own output stre
 KILL_GRACE_S = 15  # after the kill, how long the output stream may take to close
 EXTRA_PIDS = 8  # tini, the supervisor and its sleep, the clean-up execs
 
-# Runs as root with CAP_KILL only. `kill -KILL -1` signals every process but itself and
-# PID 1 in one pass under the kernel's task-list lock, so forks cannot slip past it.
-SUPERVISOR = "trap 'kill -KILL -1' USR1; while :; do sleep infinity & wait $!; done"
+# PID 1's child, run by python3 of the image as root with CAP_KILL only. On SIGUSR1,
+# kill(-1) signals every process but itself and PID 1 in one pass under the kernel's
+# task-list lock, so forks cannot slip past it. It never forks: a fork bomb that used up the
+# pid limit cannot starve it.
+SUPERVISOR = (
+    "import os, signal\n"
+    "def kill_all(*_):\n"
+    "    try:\n"
+    "        os.kill(-1, signal.SIGKILL)\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "signal.signal(signal.SIGUSR1, kill_all)\n"
+    "while True:\n"
+    "    signal.pause()\n"
+)
 
 # Runs (python3 of the image) as the sampler's uid once the sampler is done: SIGKILL every
 # other process of that uid until none is left (kill(-1) reports success while any process
@@ -137,7 +150,7 @@ class DockerBackend(Backend):
             client = docker.from_env(timeout=10)
             client.ping()
             client.close()
-        except Exception as exc:  # any failure to reach the engine means "not here"
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means "not here"
             return f"no Docker engine answers ({type(exc).__name__}: {exc})"
         return None
 
@@ -150,37 +163,37 @@ class DockerBackend(Backend):
             count = -1 if job.gpus == "all" else int(job.gpus)
             device_requests = [docker.types.DeviceRequest(count=count, capabilities=[["gpu"]])]
         memory = job.memory_bytes + job.output_max_bytes + job.tmp_max_bytes
-        return dict(
-            image=job.image,
-            command=["/bin/sh", "-c", SUPERVISOR],
-            name=f"grader-sandbox-{run_id}",
-            hostname="sandbox",
-            labels={LABEL: "1", f"{LABEL}.run": run_id},
-            init=True,
-            user="0:0",
-            environment={},
-            working_dir=SUBMISSION_DIR,
-            network_mode="none",
-            read_only=True,
-            cap_drop=["ALL"],
-            cap_add=["KILL"],
-            security_opt=["no-new-privileges"],
-            pids_limit=job.pids + EXTRA_PIDS,
-            mem_limit=memory,
-            memswap_limit=memory,
-            nano_cpus=int(min(job.cpus, ncpu) * 1e9),
-            device_requests=device_requests,
-            tmpfs={
+        return {
+            "image": job.image,
+            "command": ["python3", "-c", SUPERVISOR],
+            "name": f"grader-sandbox-{run_id}",
+            "hostname": "sandbox",
+            "labels": {LABEL: "1", f"{LABEL}.run": run_id},
+            "init": True,
+            "user": "0:0",
+            "environment": {},
+            "working_dir": SUBMISSION_DIR,
+            "network_mode": "none",
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "cap_add": ["KILL"],
+            "security_opt": ["no-new-privileges"],
+            "pids_limit": job.pids + EXTRA_PIDS,
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            "nano_cpus": int(min(job.cpus, ncpu) * 1e9),
+            "device_requests": device_requests,
+            "tmpfs": {
                 OUTPUT_DIR: (
                     f"size={job.output_max_bytes},nr_inodes={job.output_max_files + 2},"
                     f"mode=0700,uid={SANDBOX_UID},gid={SANDBOX_UID},nosuid,nodev,noexec"
                 ),
                 "/tmp": f"size={job.tmp_max_bytes},mode=1777,nosuid,nodev,exec",
             },
-            mounts=[docker.types.Mount(SUBMISSION_DIR, str(source_dir), type="bind", read_only=True)],
-            log_config=docker.types.LogConfig(type="none"),
-            detach=True,
-        )
+            "mounts": [docker.types.Mount(SUBMISSION_DIR, str(source_dir), type="bind", read_only=True)],
+            "log_config": docker.types.LogConfig(type="none"),
+            "detach": True,
+        }
 
     def run(self, job: SandboxJob, source_dir: Path, output_dir: Path) -> BackendResult:
         docker = _docker()
@@ -215,7 +228,6 @@ class DockerBackend(Backend):
     # ------------------------------------------------------------------ one run
 
     def _run_in(self, client, container, job: SandboxJob, output_dir: Path) -> BackendResult:
-        docker = _docker()
         api = client.api
         user = f"{SANDBOX_UID}:{SANDBOX_UID}"
         log = LogCapture(job.log_max_bytes)
@@ -257,8 +269,9 @@ class DockerBackend(Backend):
         if timed_out:
             exit_code = api.exec_inspect(exec_id).get("ExitCode")
 
+        notes.append("clean-up: " + " | ".join(report.strip().splitlines()))
         if _counter(report, "survivors"):
-            notes.append("some sampler processes survived the clean-up: " + report)
+            notes.append("some sampler processes survived the clean-up")
         oom_kills = _counter(report, "oom_kill")
         pids_max = _counter(report, "max")
         usage = OutputUsage.parse(_after(report, "statfs"))
@@ -284,14 +297,17 @@ class DockerBackend(Backend):
             container.kill(signal="SIGUSR1")  # the supervisor's kill needs no free pid
         except docker.errors.APIError as exc:
             notes.append(f"supervisor signal failed: {exc}")
-        for attempt in range(20):
+        last = ""
+        for _ in range(50):
             try:
                 result = container.exec_run(["python3", "-c", CLEANUP], user=user, demux=False)
-                return (result.output or b"").decode("utf-8", errors="replace")
+                last = (result.output or b"").decode("utf-8", errors="replace")
+                if result.exit_code == 0 and "statfs" in last:
+                    return last
             except docker.errors.APIError as exc:
-                if attempt == 19:
-                    notes.append(f"clean-up exec failed: {exc}")
-                time.sleep(0.1)
+                last = str(exc)
+            time.sleep(0.1)  # e.g. no pid free yet for the exec: the supervisor is at work
+        notes.append(f"clean-up exec failed: {last.strip()[-300:]}")
         return ""
 
     def _collect(self, api, container, user, job: SandboxJob, output_dir: Path, notes) -> Collected:

@@ -1,0 +1,4 @@
+"""Hostile: spins on the CPU forever."""
+
+while True:
+    pass
