@@ -52,7 +52,9 @@ def sandbox_host() -> dict[str, str | None]:
     """Prepare the host once; returns a skip reason per backend (None: usable)."""
     setup_error = None
     if os.geteuid() == 0 and shutil.which("bash"):
-        proc = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            ["bash", str(SETUP)], capture_output=True, text=True, timeout=1800, check=False
+        )
         if proc.returncode != 0:
             setup_error = f".ci/sandbox-setup.sh failed: {proc.stderr.strip()[-400:]}"
     reasons: dict[str, str | None] = {}
@@ -63,14 +65,16 @@ def sandbox_host() -> dict[str, str | None]:
         client = docker.from_env(timeout=30)
         client.ping()
         client.images.get(BASE_IMAGE)
-        client.images.build(
-            fileobj=open(ROOT / "Dockerfile", "rb"), tag=TEST_IMAGE,
-            buildargs={"BASE_IMAGE": BASE_IMAGE}, rm=True,
-        )
+        with open(ROOT / "Dockerfile", "rb") as dockerfile:
+            client.images.build(
+                fileobj=dockerfile, tag=TEST_IMAGE, buildargs={"BASE_IMAGE": BASE_IMAGE}, rm=True
+            )
         client.close()
         reasons["docker"] = None
     except Exception as exc:  # noqa: BLE001 - any failure here means: no engine here
-        reasons["docker"] = f"no Docker engine or base image ({type(exc).__name__}: {exc}); {setup_error or ''}"
+        reasons["docker"] = (
+            f"no Docker engine or base image ({type(exc).__name__}: {exc}); {setup_error or ''}"
+        )
 
     # bwrap is skipped only when absent (or no root tree could be made); a sandbox that
     # fails to start where bwrap exists is a failure of the tests, not a skip.
@@ -148,23 +152,36 @@ class Case:
         self.output = tmp_path / "output"
 
     def config(self, port: int = 9) -> None:
-        (self.source / "probe_config.json").write_text(json.dumps({
-            "port": port,
-            "host_files": [str(self.stats), str(self.other / "00001.png")],
-            "host_home": str(Path.home()),
-            "host_write": str(self.host_write),
-            "token": self.token,
-        }))
+        (self.source / "probe_config.json").write_text(
+            json.dumps(
+                {
+                    "port": port,
+                    "host_files": [str(self.stats), str(self.other / "00001.png")],
+                    "host_home": str(Path.home()),
+                    "host_write": str(self.host_write),
+                    "token": self.token,
+                }
+            )
+        )
 
     def spec(self, **overrides) -> SampleSpec:
-        values = dict(
-            source="source", produces="images",
-            command=f"python3 {self.script} {{output}} {{num}} {{seed}} {self.token}",
-            num=8, seed=7, image=TEST_IMAGE, weights="weights/model.txt",
-            timeout_s=20, memory_bytes=256 * MB, cpus=1, pids=64,
-            output_max_bytes=4 * MB, output_max_files=200, tmp_max_bytes=16 * MB,
-            log_max_bytes=16 * 1024,
-        )
+        values = {
+            "source": "source",
+            "produces": "images",
+            "command": f"python3 {self.script} {{output}} {{num}} {{seed}} {self.token}",
+            "num": 8,
+            "seed": 7,
+            "image": TEST_IMAGE,
+            "weights": "weights/model.txt",
+            "timeout_s": 20,
+            "memory_bytes": 256 * MB,
+            "cpus": 1,
+            "pids": 64,
+            "output_max_bytes": 4 * MB,
+            "output_max_files": 200,
+            "tmp_max_bytes": 16 * MB,
+            "log_max_bytes": 16 * 1024,
+        }
         values.update(overrides)
         return SampleSpec(**values)
 
@@ -243,7 +260,9 @@ def test_same_seed_same_images_and_the_audit_agrees(backend, tmp_path):
     # The "uploaded" set: what the student's code produces on their own machine.
     uploaded = tmp_path / "uploaded"
     uploaded.mkdir()
-    subprocess.run([sys.executable, "good.py", str(uploaded), "8", "7"], cwd=case.source, check=True)
+    subprocess.run(
+        [sys.executable, "good.py", str(uploaded), "8", "7"], cwd=case.source, check=True
+    )
     outcome = run_sampler(audit_spec(spec), case.source, case.output, backend=backend)
     assert outcome.findings == []
     assert files(case.output) == [f"{i:05d}.png" for i in range(1, 5)]
@@ -254,7 +273,9 @@ def test_same_seed_same_images_and_the_audit_agrees(backend, tmp_path):
     other = tmp_path / "other-seed"
     other.mkdir()
     subprocess.run([sys.executable, "good.py", str(other), "8", "8"], cwd=case.source, check=True)
-    found = audit_against_submitted(case.output, sorted(other.iterdir()), spec.audit, artifact="images")
+    found = audit_against_submitted(
+        case.output, sorted(other.iterdir()), spec.audit, artifact="images"
+    )
     assert [f.code for f in found] == ["sandbox.audit_mismatch"]
     assert "4 of 4 regenerated images differ" in found[0].message
 
@@ -300,9 +321,21 @@ def test_probe_sees_no_network_no_host_files_no_secrets(backend, tmp_path, monke
     env = report["env"]
     assert not any(case.token in k or case.token in v for k, v in env.items())
     allowed = {
-        "PATH", "HOME", "LANG", "PWD", "SHLVL", "HOSTNAME", "_", "PYTHONUNBUFFERED",
-        "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-        "MPLCONFIGDIR", "TORCH_HOME", "XDG_CACHE_HOME",
+        "PATH",
+        "HOME",
+        "LANG",
+        "PWD",
+        "SHLVL",
+        "HOSTNAME",
+        "_",
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MPLCONFIGDIR",
+        "TORCH_HOME",
+        "XDG_CACHE_HOME",
     }
     assert set(env) <= allowed, set(env) - allowed
     assert report["uid"] == 10001 and report["cwd"] == "/submission"
@@ -314,7 +347,11 @@ def test_probe_sees_no_network_no_host_files_no_secrets(backend, tmp_path, monke
         if path not in ("/tmp/ok.txt", "/output/ok.txt"):
             assert status != "ok", path
     assert not case.host_write.exists()
-    assert sorted(p.name for p in case.source.iterdir()) == ["probe.py", "probe_config.json", "weights"]
+    assert sorted(p.name for p in case.source.iterdir()) == [
+        "probe.py",
+        "probe_config.json",
+        "weights",
+    ]
 
 
 def test_fork_bomb_is_contained(backend, tmp_path):
@@ -402,7 +439,9 @@ def test_background_processes_do_not_survive(backend, tmp_path):
     assert outcome.run.exit_code == 0, outcome.run.log
     assert outcome.run.seconds < 10  # the open stdout of a child does not hold the run
     assert "main process done" in outcome.run.log
-    assert [f for f in files(case.output) if f.endswith(".png")] == [f"{i:05d}.png" for i in range(1, 9)]
+    assert [f for f in files(case.output) if f.endswith(".png")] == [
+        f"{i:05d}.png" for i in range(1, 9)
+    ]
     assert codes(outcome) == []
 
 

@@ -64,11 +64,13 @@ def audit_against_submitted(
 ) -> list[Finding]:
     regenerated = _regenerated(Path(outcome_dir), audit.count)
     if not regenerated:
-        return [error(
-            "sandbox.audit_no_images",
-            "the audit run of the sampler produced no images to compare with the submitted set",
-            artifact=artifact,
-        )]
+        return [
+            error(
+                "sandbox.audit_no_images",
+                "the audit run of the sampler produced no images to compare with the submitted set",
+                artifact=artifact,
+            )
+        ]
     if audit.mode == "fid":
         return _audit_fid(regenerated, submitted_images, audit, fid, artifact)
 
@@ -83,24 +85,29 @@ def audit_against_submitted(
 
     findings = []
     if unmatched:
-        findings.append(error(
-            "sandbox.audit_unmatched",
-            f"{len(unmatched)} of {len(regenerated)} images the sampler regenerated have no "
-            f"submitted image of the same name: {compact_list(unmatched)}",
-            artifact=artifact,
-            hint="name the images the same way in your sampler and in your upload",
-        ))
+        findings.append(
+            error(
+                "sandbox.audit_unmatched",
+                f"{len(unmatched)} of {len(regenerated)} images the sampler regenerated have no "
+                f"submitted image of the same name: {compact_list(unmatched)}",
+                artifact=artifact,
+                hint="name the images the same way in your sampler and in your upload",
+            )
+        )
     if differing:
         worst = sorted(differing, key=lambda d: -d[1])
         listed = compact_list([f"{name} ({shown})" for name, _, shown in worst])
-        findings.append(error(
-            "sandbox.audit_mismatch",
-            f"{len(differing)} of {len(regenerated)} regenerated images differ from the submitted "
-            f"ones by more than {audit.tolerance:g} (mean absolute pixel difference): {listed}",
-            artifact=artifact,
-            hint="upload the images your sampler produces with the rubric's seed; make image i "
-            "depend only on the seed and i (seed each image, not the whole run)",
-        ))
+        findings.append(
+            error(
+                "sandbox.audit_mismatch",
+                f"{len(differing)} of {len(regenerated)} regenerated images differ from the "
+                f"submitted ones by more than {audit.tolerance:g} (mean absolute pixel "
+                f"difference): {listed}",
+                artifact=artifact,
+                hint="upload the images your sampler produces with the rubric's seed; make image i "
+                "depend only on the seed and i (seed each image, not the whole run)",
+            )
+        )
     return findings
 
 
@@ -115,11 +122,14 @@ def _audit_fid(
         raise GraderError("sample.audit.mode is 'fid' but no FID function was given to the audit")
     value = float(fid(regenerated, submitted))
     if value > audit.tolerance:
-        return [error(
-            "sandbox.audit_fid",
-            f"the regenerated images are far from the submitted ones: FID {value:.2f} > "
-            f"{audit.tolerance:g} ({len(regenerated)} regenerated vs {len(submitted)} submitted)",
-            artifact=artifact,
-            hint="upload images produced by the sampler and weights in your source",
-        )]
+        return [
+            error(
+                "sandbox.audit_fid",
+                f"the regenerated images are far from the submitted ones: FID {value:.2f} > "
+                f"{audit.tolerance:g} ({len(regenerated)} regenerated vs "
+                f"{len(submitted)} submitted)",
+                artifact=artifact,
+                hint="upload images produced by the sampler and weights in your source",
+            )
+        ]
     return []

@@ -28,7 +28,7 @@ LABEL = "grader.sandbox"  # on every container, so leftovers can always be found
 
 
 class SandboxError(GraderError):
-    """The sandbox itself failed (engine gone, image missing): the TA's problem, not the student's."""
+    """The sandbox itself failed (engine gone, image missing): the TA's problem, not a student's."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,9 @@ def _weights_finding(spec: SampleSpec, source_dir: Path) -> Finding | None:
 
     rel = PurePosixPath(spec.weights or "")
     if rel.is_absolute() or ".." in rel.parts:
-        raise GraderError(f"sample.weights must be a path inside the submission, got {spec.weights!r}")
+        raise GraderError(
+            f"sample.weights must be a path inside the submission, got {spec.weights!r}"
+        )
     path = source_dir.joinpath(*rel.parts)
     resolved = path.resolve()
     if not path.exists() or not resolved.is_relative_to(source_dir.resolve()):

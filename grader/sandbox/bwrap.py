@@ -64,8 +64,17 @@ TOOLS = ("bwrap", "unshare", "mount", "tar", "stat")
 
 # Host /etc entries a Python sampler may need; nothing with secrets or host identity.
 HOST_ETC = (
-    "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
-    "ssl", "ca-certificates", "fonts", "mime.types", "matplotlibrc",
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "ssl",
+    "ca-certificates",
+    "fonts",
+    "mime.types",
+    "matplotlibrc",
 )
 HOST_TOP = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 ROOTFS_TOP = HOST_TOP + ("etc", "opt", "var")
@@ -86,7 +95,7 @@ mount --bind "$SRC" "$S/submission" 2>>"$S/holder.log" || exit 91
 if [ -n "$ROOTFS" ]; then mount --rbind "$ROOTFS" "$S/root" 2>>"$S/holder.log" || exit 92; fi
 "$@" 9>&- &
 echo $! >"$S/sandbox.pid"
-wait $!
+wait $! 2>>"$S/holder.log"
 echo $? >"$S/exit_code"
 stat -f -c '%S %b %f %c %d' "$S/output" >"$S/statfs" 2>>"$S/holder.log"
 tar -C "$S/output" --hard-dereference -cf - . >&9 2>>"$S/holder.log"
@@ -94,7 +103,10 @@ tar -C "$S/output" --hard-dereference -cf - . >&9 2>>"$S/holder.log"
 
 
 def _passwd() -> tuple[str, str]:
-    passwd = f"root:x:0:0::/nonexistent:/usr/sbin/nologin\nsampler:x:{SANDBOX_UID}:{SANDBOX_UID}::/tmp:/bin/sh\n"
+    passwd = (
+        "root:x:0:0::/nonexistent:/usr/sbin/nologin\n"
+        f"sampler:x:{SANDBOX_UID}:{SANDBOX_UID}::/tmp:/bin/sh\n"
+    )
     group = f"root:x:0:\nsampler:x:{SANDBOX_UID}:\n"
     return passwd, group
 
@@ -153,20 +165,44 @@ class BwrapBackend(Backend):
         argv = []
         if self.as_root:
             argv += [
-                "setpriv", f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}",
-                "--clear-groups", "--",
+                "setpriv",
+                f"--reuid={UNPRIVILEGED_UID}",
+                f"--regid={UNPRIVILEGED_UID}",
+                "--clear-groups",
+                "--",
             ]
         argv += [
-            "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
-            "--die-with-parent", "--new-session",
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+            "bwrap",
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
         ]
         argv += self._system_binds(stage)
         argv += [
-            "--ro-bind", str(stage / "submission"), SUBMISSION_DIR,
-            "--bind", str(stage / "output"), OUTPUT_DIR,
-            "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(job.tmp_max_bytes), "--tmpfs", "/tmp",
+            "--ro-bind",
+            str(stage / "submission"),
+            SUBMISSION_DIR,
+            "--bind",
+            str(stage / "output"),
+            OUTPUT_DIR,
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--size",
+            str(job.tmp_max_bytes),
+            "--tmpfs",
+            "/tmp",
         ]
         if job.gpus:
             for dev in sorted(Path("/dev").glob("nvidia*")):
@@ -188,7 +224,15 @@ class BwrapBackend(Backend):
         argv = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         if self.as_root:
             return argv + ["unshare", "--mount", "--propagation", "private", "--"]
-        return argv + ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private", "--"]
+        return argv + [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+        ]
 
     # ------------------------------------------------------------------ one run
 
@@ -209,7 +253,9 @@ class BwrapBackend(Backend):
         for name in ("passwd", "group"):
             (stage / name).chmod(0o644)
 
-    def _run_staged(self, job: SandboxJob, source_dir: Path, output_dir: Path, stage: Path) -> BackendResult:
+    def _run_staged(
+        self, job: SandboxJob, source_dir: Path, output_dir: Path, stage: Path
+    ) -> BackendResult:
         self._prepare_stage(stage)
         tar_r, tar_w = os.pipe()
         env = {
@@ -225,8 +271,12 @@ class BwrapBackend(Backend):
         collected: list[Collected] = []
         try:
             proc = subprocess.Popen(
-                argv, env=env, stdin=tar_w, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                argv,
+                env=env,
+                stdin=tar_w,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         except OSError as exc:
             os.close(tar_r)
@@ -234,12 +284,16 @@ class BwrapBackend(Backend):
         finally:
             os.close(tar_w)
         start = time.monotonic()
-        reader = threading.Thread(target=log.drain, args=(iter(lambda: proc.stdout.read1(65536), b""),), daemon=True)
+        reader = threading.Thread(
+            target=log.drain, args=(iter(lambda: proc.stdout.read1(65536), b""),), daemon=True
+        )
         reader.start()
 
         def extract() -> None:
             with os.fdopen(tar_r, "rb") as stream:
-                collected.append(extract_output(stream, output_dir, job.output_max_files, job.output_max_bytes))
+                collected.append(
+                    extract_output(stream, output_dir, job.output_max_files, job.output_max_bytes)
+                )
 
         extractor = threading.Thread(target=extract, daemon=True)
         extractor.start()
@@ -275,8 +329,11 @@ class BwrapBackend(Backend):
             notes.append(holder_log.strip()[-2000:])
         exit_code = _int(_read(exit_file))
         # bwrap reports a signal death of the sampler as 128+N, like a shell.
-        memory = (not timed_out and exit_code not in (0, None)
-                  and bool(_MEMORY_PATTERNS.search(log.text())))
+        memory = (
+            not timed_out
+            and exit_code not in (0, None)
+            and bool(_MEMORY_PATTERNS.search(log.text()))
+        )
         return BackendResult(
             backend=self.name,
             exit_code=exit_code,
@@ -327,8 +384,17 @@ def _int(text: str) -> int | None:
 def _probe(rootfs: Path | None, ro_paths: tuple[str, ...], as_root: bool) -> str | None:
     """Run `true` in a real sandbox once per process: user namespaces may be disabled."""
     job = SandboxJob(
-        command="true", image="", gpus=0, timeout_s=30, memory_bytes=1024**3, cpus=1, pids=16,
-        output_max_bytes=1024**2, output_max_files=16, tmp_max_bytes=1024**2, log_max_bytes=4096,
+        command="true",
+        image="",
+        gpus=0,
+        timeout_s=30,
+        memory_bytes=1024**3,
+        cpus=1,
+        pids=16,
+        output_max_bytes=1024**2,
+        output_max_files=16,
+        tmp_max_bytes=1024**2,
+        log_max_bytes=4096,
     )
     backend = BwrapBackend(rootfs=rootfs, ro_paths=list(ro_paths))
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
@@ -341,5 +407,7 @@ def _probe(rootfs: Path | None, ro_paths: tuple[str, ...], as_root: bool) -> str
         except SandboxError as exc:
             return f"a test sandbox failed: {exc}"
     if result.exit_code != 0:
-        return f"a test sandbox running `true` exited {result.exit_code}: {result.log.text()[-300:]}"
+        return (
+            f"a test sandbox running `true` exited {result.exit_code}: {result.log.text()[-300:]}"
+        )
     return None

@@ -190,7 +190,9 @@ class DockerBackend(Backend):
                 ),
                 "/tmp": f"size={job.tmp_max_bytes},mode=1777,nosuid,nodev,exec",
             },
-            "mounts": [docker.types.Mount(SUBMISSION_DIR, str(source_dir), type="bind", read_only=True)],
+            "mounts": [
+                docker.types.Mount(SUBMISSION_DIR, str(source_dir), type="bind", read_only=True)
+            ],
             "log_config": docker.types.LogConfig(type="none"),
             "detach": True,
         }
@@ -212,7 +214,9 @@ class DockerBackend(Backend):
         run_id = uuid.uuid4().hex[:12]
         container = None
         try:
-            container = client.containers.create(**self._container_args(job, source_dir, run_id, ncpu))
+            container = client.containers.create(
+                **self._container_args(job, source_dir, run_id, ncpu)
+            )
             container.start()
             return self._run_in(client, container, job, output_dir)
         except docker.errors.DockerException as exc:
@@ -232,8 +236,13 @@ class DockerBackend(Backend):
         user = f"{SANDBOX_UID}:{SANDBOX_UID}"
         log = LogCapture(job.log_max_bytes)
         exec_id = api.exec_create(
-            container.id, ["/bin/sh", "-c", job.command], user=user, workdir=SUBMISSION_DIR,
-            environment=job.environment(), stdout=True, stderr=True,
+            container.id,
+            ["/bin/sh", "-c", job.command],
+            user=user,
+            workdir=SUBMISSION_DIR,
+            environment=job.environment(),
+            stdout=True,
+            stderr=True,
         )["Id"]
 
         sock = _open_exec(api, exec_id)
@@ -315,11 +324,16 @@ class DockerBackend(Backend):
         errors = LogCapture(4096)
         try:
             exec_id = api.exec_create(
-                container.id, ["tar", "-C", OUTPUT_DIR, "--hard-dereference", "-cf", "-", "."],
-                user=user, stdout=True, stderr=True,
+                container.id,
+                ["tar", "-C", OUTPUT_DIR, "--hard-dereference", "-cf", "-", "."],
+                user=user,
+                stdout=True,
+                stderr=True,
             )["Id"]
             stream = ChunkReader(_frames(_open_exec(api, exec_id), stderr_sink=errors))
-            collected = extract_output(stream, output_dir, job.output_max_files, job.output_max_bytes)
+            collected = extract_output(
+                stream, output_dir, job.output_max_files, job.output_max_bytes
+            )
         except docker.errors.APIError as exc:
             collected = Collected(error=f"the output could not be copied out: {exc}")
         if errors.total:

@@ -51,8 +51,11 @@ class LogCapture:
 
     def last_line(self, limit: int = 200) -> str:
         """The last non-empty line, for a finding's message."""
-        lines = [ln.strip() for ln in bytes(self._tail or self._head).decode(
-            "utf-8", errors="replace").splitlines() if ln.strip()]
+        lines = [
+            ln.strip()
+            for ln in bytes(self._tail or self._head).decode("utf-8", errors="replace").splitlines()
+            if ln.strip()
+        ]
         if not lines:
             return ""
         line = lines[-1]

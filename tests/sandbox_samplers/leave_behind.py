@@ -13,10 +13,14 @@ from pathlib import Path
 from PIL import Image
 
 out, num, token = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[4]
-subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", token],
-                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-subprocess.Popen([sys.executable, "-c", "import time; print('holding stdout', flush=True); "
-                  "time.sleep(600)", token])
+subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(600)", token],
+    start_new_session=True,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+holder = "import time; print('holding stdout', flush=True); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", holder, token])
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:

@@ -18,7 +18,7 @@ report = {"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd()}
 def attempt(fn):
     try:
         return "ok", fn()
-    except Exception as exc:  # every failure is a result here
+    except Exception as exc:  # noqa: BLE001 - every failure is a result here
         return type(exc).__name__, None
 
 
@@ -48,8 +48,15 @@ report["token_names_found"] = found
 report["env"] = dict(os.environ)
 
 writes = {}
-for path in ["/submission/pwned.txt", "/pwned.txt", "/etc/pwned.txt", "/usr/pwned.txt",
-             config["host_write"], "/tmp/ok.txt", str(out / "ok.txt")]:
+for path in [
+    "/submission/pwned.txt",
+    "/pwned.txt",
+    "/etc/pwned.txt",
+    "/usr/pwned.txt",
+    config["host_write"],
+    "/tmp/ok.txt",
+    str(out / "ok.txt"),
+]:
     writes[path] = attempt(lambda p=path: Path(p).write_text("written"))[0]
 report["writes"] = writes
 
