@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,8 @@ def _cache_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def sandbox_host() -> dict[str, str | None]:
-    """Prepare the host once; returns a skip reason per backend (None: usable)."""
+def sandbox_host() -> Iterator[dict[str, str | None]]:
+    """Prepare the host once; yields a skip reason per backend (None: usable)."""
     setup_error = None
     if os.geteuid() == 0 and shutil.which("bash"):
         proc = subprocess.run(
@@ -59,26 +60,32 @@ def sandbox_host() -> dict[str, str | None]:
             setup_error = f".ci/sandbox-setup.sh failed: {proc.stderr.strip()[-400:]}"
     reasons: dict[str, str | None] = {}
 
-    try:
-        import docker
+    # Skipped only when no engine answers or no base image could be made; a Dockerfile that
+    # does not build is an error of the tests.
+    import docker
 
+    client = None
+    try:
         client = docker.from_env(timeout=30)
         client.ping()
         client.images.get(BASE_IMAGE)
+        reasons["docker"] = None
+    except docker.errors.DockerException as exc:
+        reasons["docker"] = (
+            f"no Docker engine or no {BASE_IMAGE} image ({exc}); {setup_error or ''}"
+        )
+    if reasons["docker"] is None:
         with open(ROOT / "Dockerfile", "rb") as dockerfile:
             client.images.build(
                 fileobj=dockerfile, tag=TEST_IMAGE, buildargs={"BASE_IMAGE": BASE_IMAGE}, rm=True
             )
+    if client is not None:
         client.close()
-        reasons["docker"] = None
-    except Exception as exc:  # noqa: BLE001 - any failure here means: no engine here
-        reasons["docker"] = (
-            f"no Docker engine or base image ({type(exc).__name__}: {exc}); {setup_error or ''}"
-        )
 
     # bwrap is skipped only when absent (or no root tree could be made); a sandbox that
     # fails to start where bwrap exists is a failure of the tests, not a skip.
-    rootfs = Path(os.environ.get("GRADER_SANDBOX_ROOTFS") or _cache_dir() / "rootfs-bookworm")
+    saved = os.environ.get("GRADER_SANDBOX_ROOTFS")
+    rootfs = Path(saved or _cache_dir() / "rootfs-bookworm")
     if shutil.which("bwrap") is None:
         reasons["bwrap"] = "bubblewrap (bwrap) is not installed"
     elif not (rootfs / "usr" / "bin" / "python3").exists():
@@ -86,10 +93,14 @@ def sandbox_host() -> dict[str, str | None]:
     else:
         os.environ["GRADER_SANDBOX_ROOTFS"] = str(rootfs)
         reasons["bwrap"] = None
-    return reasons
+    yield reasons
+    if saved is None:
+        os.environ.pop("GRADER_SANDBOX_ROOTFS", None)
+    else:
+        os.environ["GRADER_SANDBOX_ROOTFS"] = saved
 
 
-@pytest.fixture(params=["docker", "bwrap"])
+@pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), pytest.param("bwrap")])
 def backend(request, sandbox_host) -> str:
     reason = sandbox_host[request.param]
     if reason is not None:

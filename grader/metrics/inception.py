@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,6 +28,7 @@ WEIGHTS_ENV = "GRADER_INCEPTION_WEIGHTS"
 OFFLINE_ENV = "GRADER_OFFLINE"
 FEATURE_DIMS = 2048
 RESIZE_MODE = "bilinear to 299x299, align_corners=False"
+DOWNLOAD_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,10 @@ def _missing_message(reason: str) -> str:
     return (
         f"FID Inception weights not found ({reason}). Put the file {WEIGHTS_FILENAME} "
         f"(from {WEIGHTS_URL}) in one of these places:\n"
-        f"  - any path given with --inception-weights PATH\n"
-        f"  - any path named by the environment variable {WEIGHTS_ENV}\n"
-        f"{places}"
+        f"  - a path given with --inception-weights PATH\n"
+        f"  - a path named by the environment variable {WEIGHTS_ENV}\n"
+        f"{places}\n"
+        f"(online, with {OFFLINE_ENV} unset, it is downloaded once into the last place)"
     )
 
 
@@ -124,10 +127,14 @@ def _download(url: str, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     # torch.hub checks that the file's sha256 starts with the hash in its name.
     prefix = WEIGHTS_FILENAME.rsplit("-", 1)[-1].split(".")[0] if url == WEIGHTS_URL else None
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib waits forever on a dead link
     try:
         torch.hub.download_url_to_file(url, str(destination), hash_prefix=prefix, progress=False)
     except Exception as exc:  # urllib, socket, hash mismatch: all mean "not available"
         raise GraderError(_missing_message(f"download from {url} failed: {exc}")) from exc
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
     return destination
 
 

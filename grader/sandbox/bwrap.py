@@ -93,13 +93,16 @@ mount -t tmpfs -o "size=$OUT_SIZE,nr_inodes=$OUT_INODES,mode=0777,nosuid,nodev,n
     grader-output "$S/output" 2>>"$S/holder.log" || exit 90
 mount --bind "$SRC" "$S/submission" 2>>"$S/holder.log" || exit 91
 if [ -n "$ROOTFS" ]; then mount --rbind "$ROOTFS" "$S/root" 2>>"$S/holder.log" || exit 92; fi
-"$@" 9>&- &
+"$@" 9>&- 3>"$S/started" &
 echo $! >"$S/sandbox.pid"
 wait $! 2>>"$S/holder.log"
 echo $? >"$S/exit_code"
 stat -f -c '%S %b %f %c %d' "$S/output" >"$S/statfs" 2>>"$S/holder.log"
 tar -C "$S/output" --hard-dereference -cf - . >&9 2>>"$S/holder.log"
 """
+
+
+STARTER = 'printf started >&3 && exec 3>&- && exec /bin/sh -c "$0"'
 
 
 def _passwd() -> tuple[str, str]:
@@ -217,7 +220,9 @@ class BwrapBackend(Backend):
         ]
         if not job.gpus:
             limits.append(f"--as={job.memory_bytes}")
-        argv += ["--", "prlimit", *limits, "--", "/bin/sh", "-c", job.command]
+        # Inside, with the limits set: say "started" on fd 3 (a stage file the holder opened;
+        # bwrap failing to set up never gets here), close it, and become the command.
+        argv += ["--", "prlimit", *limits, "--", "/bin/sh", "-c", STARTER, job.command]
         return argv
 
     def _launcher(self) -> list[str]:
@@ -320,7 +325,8 @@ class BwrapBackend(Backend):
         proc.stdout.close()
 
         holder_log = _read(stage / "holder.log")
-        if proc.returncode in (90, 91, 92) or (not exit_file.exists() and not timed_out):
+        started = _read(stage / "started") == "started"
+        if proc.returncode in (90, 91, 92) or not (started or timed_out):
             raise SandboxError(
                 f"bwrap sandbox failed to set up (holder exit {proc.returncode}): "
                 f"{holder_log.strip() or log.text().strip()[-500:]}"

@@ -116,8 +116,10 @@ def diagnose(spec: SampleSpec, job: SandboxJob, result: BackendResult) -> list[F
         findings.append(
             error(
                 "sandbox.special_file_in_output",
-                f"the sampler left {len(items)} entr{'y' if len(items) == 1 else 'ies'} that are "
-                f"not regular files in its output ({compact_list(items, 3)}); they were dropped",
+                f"the sampler left {len(items)} "
+                + ("entry that is" if len(items) == 1 else "entries that are")
+                + f" not a regular file in its output ({compact_list(items, 3)}); "
+                "they were dropped",
                 artifact=out,
             )
         )

@@ -194,7 +194,6 @@ class DockerBackend(Backend):
                 docker.types.Mount(SUBMISSION_DIR, str(source_dir), type="bind", read_only=True)
             ],
             "log_config": docker.types.LogConfig(type="none"),
-            "detach": True,
         }
 
     def run(self, job: SandboxJob, source_dir: Path, output_dir: Path) -> BackendResult:
