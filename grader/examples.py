@@ -75,8 +75,20 @@ def write_images_zip(path: Path, digits: np.ndarray, *, folder: str = "", junk: 
     return path
 
 
-SAMPLER_SOURCE = '''"""Sample digits from a trained diffusion model (example submission)."""
+SAMPLER_SOURCE = '''"""Sample digits (example submission): image i depends only on (seed, i)."""
 import argparse
+import os
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def digit(seed, index):
+    rng = np.random.default_rng([seed, index])
+    small = Image.new("L", (14, 14), 0)
+    ImageDraw.Draw(small).text((4, 1), str(index % 10), fill=255, font=ImageFont.load_default())
+    im = small.resize((28, 28), Image.BILINEAR).rotate(float(rng.uniform(-15, 15)), resample=Image.BILINEAR)
+    return im.convert("RGB")
 
 
 def main():
@@ -85,7 +97,10 @@ def main():
     parser.add_argument("--num", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print("sampling", args.num, "images into", args.output, "with seed", args.seed)
+    os.makedirs(args.output, exist_ok=True)
+    for i in range(1, args.num + 1):
+        digit(args.seed, i).save(os.path.join(args.output, f"{i:05d}.png"))
+    print(f"wrote {args.num} images to {args.output}")
 
 
 if __name__ == "__main__":

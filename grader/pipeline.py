@@ -291,28 +291,48 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
 
 def _run_sampler(result: StudentResult, states: dict[str, _ArtifactState], images_for: dict[str, list[Path]],
                  work: Path, ctx: GradingContext) -> None:
-    from grader.sandbox import run_sampler
+    """Re-run the student's sampler in the sandbox: to grade what the code produces
+    (replace_submitted) and/or to audit that the uploaded images came from it."""
+    from grader.sandbox import audit_against_submitted, audit_spec, run_sampler
 
     spec = ctx.rubric.sample
     source = states.get(spec.source)
     if source is None or source.root is None:
-        result.findings.append(error("sandbox.no_source", "the sampler could not run: no usable source code", artifact=spec.source))
+        result.findings.append(error("sandbox.no_source", "the sampler could not run: no usable source code",
+                                     artifact=spec.source))
         return
+    # An audit alone needs only audit.count images; grading the regenerated set needs them all.
+    run_spec = spec if spec.replace_submitted or spec.audit is None else audit_spec(spec)
     out = work / "_sampled"
-    out.mkdir(parents=True, exist_ok=True)
-    outcome = run_sampler(spec, source.root, out, backend=ctx.sandbox_backend)
-    result.sandbox = outcome.run if isinstance(outcome.run, SandboxRun) else SandboxRun.model_validate(outcome.run)
+    outcome = run_sampler(run_spec, source.root, out, backend=ctx.sandbox_backend)
+    result.sandbox = outcome.run
     result.findings += outcome.findings
-    produced_spec = ctx.rubric.artifacts[spec.produces]
     label = f"{spec.produces} (regenerated)"
-    report = check_image_set(out, produced_spec.model_copy(update={"count": spec.num}), artifact=label)
+    produced_spec = ctx.rubric.artifacts[spec.produces].model_copy(update={"count": run_spec.num})
+    report = check_image_set(outcome.output_dir, produced_spec, artifact=label)
     result.findings += report.findings
     if spec.audit is not None:
-        from grader.sandbox import audit_against_submitted
-
-        result.findings += audit_against_submitted(out, images_for.get(spec.produces, []), spec.audit)
+        fid = None
+        if spec.audit.mode == "fid":
+            backend = next((m.backend for m in ctx.rubric.metrics.values()
+                            if isinstance(m, FidMetric) and m.artifact == spec.produces), "pytorch-gan-metrics")
+            fid = _set_fid(ctx, backend)
+        result.findings += audit_against_submitted(outcome.output_dir, images_for.get(spec.produces, []),
+                                                   spec.audit, fid=fid, artifact=spec.produces)
     if spec.replace_submitted:
         images_for[spec.produces] = report.images
+
+
+def _set_fid(ctx: GradingContext, backend: str):
+    """FID between two image sets, for the sampler audit."""
+    from grader.metrics.frechet import frechet_distance
+
+    def fid(a: list[Path], b: list[Path]) -> float:
+        engine = ctx.engine(backend)
+        with ctx._forward_lock:
+            return frechet_distance(*engine.statistics(a), *engine.statistics(b))
+
+    return fid
 
 
 def _safe(student_id: str) -> str:
