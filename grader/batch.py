@@ -16,7 +16,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader.intake.discover import Submission, apply_submission_times, discover
-from grader.pipeline import GradingContext, grade_submission, machine_info, submission_hash, tool_versions
+from grader.pipeline import (
+    GradingContext,
+    grade_submission,
+    machine_info,
+    rescore,
+    score_key,
+    submission_hash,
+    tool_versions,
+)
 from grader.results import RunInfo, StudentResult
 from grader.store import ResultStore
 
@@ -24,7 +32,8 @@ from grader.store import ResultStore
 @dataclass
 class BatchSummary:
     results: list[StudentResult]
-    graded: list[str] = field(default_factory=list)
+    graded: list[str] = field(default_factory=list)  # checked and measured (features may be cached)
+    rescored: list[str] = field(default_factory=list)  # only scoring or times changed
     reused: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     run: RunInfo | None = None
@@ -64,28 +73,34 @@ def run_batch(
     summary = BatchSummary(results=[], run=run)
     with ResultStore(out_dir) as store:
         run_id = store.start_run(run)
-        todo: list[tuple[Submission, str]] = []
+        todo: list[tuple[Submission, str, str]] = []
         for sub in subs:
-            key = ctx.grading_key(submission_hash(sub))
-            if not force and store.grading_key(sub.student_id) == key:
+            key, skey = ctx.grading_key(submission_hash(sub)), score_key(ctx.rubric, sub)
+            stored = None if force else store.keys(sub.student_id)
+            if stored == (key, skey):
                 summary.reused.append(sub.student_id)
+            elif stored is not None and stored[0] == key:
+                result = rescore(store.get(sub.student_id), sub, ctx.rubric)
+                store.put(result, key, skey, run_id, graded=False)
+                _render_student(result, ctx, out_dir, run)
+                summary.rescored.append(sub.student_id)
             else:
-                todo.append((sub, key))
+                todo.append((sub, key, skey))
         bar = tqdm(total=len(todo), desc="grading", unit="student", disable=not ctx.progress)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            pending: dict[Future, tuple[Submission, str]] = {}
+            pending: dict[Future, tuple[Submission, str, str]] = {}
             queue = list(todo)
             while queue or pending:
                 while queue and len(pending) < max(1, jobs):
-                    sub, key = queue.pop(0)
-                    pending[pool.submit(grade_submission, sub, ctx)] = (sub, key)
+                    sub, key, skey = queue.pop(0)
+                    pending[pool.submit(grade_submission, sub, ctx)] = (sub, key, skey)
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    sub, key = pending.pop(future)
+                    sub, key, skey = pending.pop(future)
                     result = future.result()  # grade_submission never raises for student problems
-                    result.submission = ", ".join(p.name for p in sub.items)
+                    result.submission = ", ".join(sub.display_name(p) for p in sub.items)
                     result.input_hash = key
-                    store.put(result, key, run_id)
+                    store.put(result, key, skey, run_id)
                     _render_student(result, ctx, out_dir, run)
                     summary.graded.append(sub.student_id)
                     bar.update(1)

@@ -62,8 +62,6 @@ def submission_hash(sub: Submission) -> str:
         for p in paths:
             h.update(str(p.relative_to(item.parent)).encode() + b"\0")
             h.update(sha256_file(p).encode())
-    if sub.submitted_at:
-        h.update(sub.submitted_at.isoformat().encode())
     return h.hexdigest()
 
 
@@ -104,10 +102,11 @@ class GradingContext:
             return self._engines[backend]
 
     def grading_key(self, input_hash: str) -> str:
-        """What a stored result depends on: the submission, the rubric, the TA files, the options."""
+        """What a stored check result depends on: the submission, the rubric's check sections,
+        the TA files and the options (not scoring or times: those only re-score)."""
         h = hashlib.sha256()
         h.update(input_hash.encode())
-        h.update(self.rubric.content_hash.encode())
+        h.update(self.rubric.check_hash.encode())
         for name, metric in sorted(self.rubric.metrics.items()):
             if isinstance(metric, FidMetric):
                 stats = self.stats_path(name, metric)
@@ -215,6 +214,22 @@ def _measure(name: str, metric, images: list[Path], ctx: GradingContext) -> Metr
     result.value = fid.fid
     result.provenance = dict(fid.provenance)
     result.warnings = list(fid.warnings)
+    return result
+
+
+def score_key(rubric: Rubric, sub: Submission) -> str:
+    """What a grade depends on beyond the stored checks: scoring, late policy, submission time."""
+    when = sub.submitted_at.isoformat() if sub.submitted_at else ""
+    return hashlib.sha256(f"{rubric.score_hash}|{when}|{sub.submitted_at_source}".encode()).hexdigest()
+
+
+def rescore(result: StudentResult, sub: Submission, rubric: Rubric) -> StudentResult:
+    """A stored result graded again under edited scoring sections; nothing is re-checked."""
+    result = result.model_copy(deep=True)
+    result.rubric_hash = rubric.content_hash
+    if result.grade is not None:
+        result.grade = score(rubric, result.metrics, result.findings,
+                             submitted_at=sub.submitted_at, submitted_at_source=sub.submitted_at_source)
     return result
 
 

@@ -9,10 +9,11 @@ relative to the rubric file. Every validation error names the YAML path and the 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -310,6 +311,23 @@ class Rubric(Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    # Sections that only turn findings and metrics into points: editing them re-scores stored
+    # results without unpacking or checking anything again.
+    SCORING_SECTIONS: ClassVar[frozenset[str]] = frozenset({"scoring", "late", "name", "course"})
+
+    def _section_hash(self, *, include=None, exclude=None) -> str:
+        data = self.model_dump(mode="json", include=include, exclude=exclude)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def check_hash(self) -> str:
+        """What the checks and metrics depend on: everything but the scoring sections."""
+        return self._section_hash(exclude=set(self.SCORING_SECTIONS))
+
+    @property
+    def score_hash(self) -> str:
+        return self._section_hash(include={"scoring", "late"})
 
     def resolve(self, path: Path | str) -> Path:
         """A TA file path from the rubric, relative to the rubric's folder."""

@@ -19,7 +19,8 @@ from grader.results import RunInfo, StudentResult
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     student_id   TEXT PRIMARY KEY,
-    grading_key  TEXT NOT NULL,
+    grading_key  TEXT NOT NULL,  -- submission + rubric check sections + TA files
+    score_key    TEXT NOT NULL,  -- rubric scoring sections + submission time
     status       TEXT NOT NULL,
     final        REAL,
     record       TEXT NOT NULL,
@@ -95,21 +96,25 @@ class ResultStore:
 
     # ---------------------------------------------------------------- results
 
-    def grading_key(self, student_id: str) -> str | None:
-        row = self._db.execute("SELECT grading_key FROM results WHERE student_id = ?", (student_id,)).fetchone()
-        return row[0] if row else None
+    def keys(self, student_id: str) -> tuple[str, str] | None:
+        """(grading_key, score_key) of the stored record, or None."""
+        row = self._db.execute("SELECT grading_key, score_key FROM results WHERE student_id = ?",
+                               (student_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
-    def put(self, result: StudentResult, grading_key: str, run_id: int | None = None) -> None:
+    def put(self, result: StudentResult, grading_key: str, score_key: str = "", run_id: int | None = None,
+            *, graded: bool = True) -> None:
+        """Store a record atomically; `graded` False for a re-score (logged as no grading)."""
         final = result.grade.final if result.grade else None
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO results (student_id, grading_key, status, final, record, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(student_id) DO UPDATE SET "
-                "grading_key = excluded.grading_key, status = excluded.status, final = excluded.final, "
-                "record = excluded.record, updated_at = excluded.updated_at",
-                (result.student_id, grading_key, result.status, final, result.model_dump_json(), _now()),
+                "INSERT INTO results (student_id, grading_key, score_key, status, final, record, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(student_id) DO UPDATE SET "
+                "grading_key = excluded.grading_key, score_key = excluded.score_key, status = excluded.status, "
+                "final = excluded.final, record = excluded.record, updated_at = excluded.updated_at",
+                (result.student_id, grading_key, score_key, result.status, final, result.model_dump_json(), _now()),
             )
-            if run_id is not None:
+            if run_id is not None and graded:
                 db.execute(
                     "INSERT INTO gradings (run_id, student_id, grading_key, at) VALUES (?, ?, ?, ?)",
                     (run_id, result.student_id, grading_key, _now()),

@@ -244,3 +244,15 @@ def test_concurrent_writers_never_expose_a_partial_file(tmp_path):
         writer.join()
         assert writer.exitcode == 0
     assert not [p for p in cache.path_for(key).parent.iterdir() if p.suffix == ".tmp"]
+
+
+def test_folded_batchnorm_is_opt_in_close_and_cached_apart(
+    tmp_path, tiny, reference, inception_weights
+):
+    exact = _engine(inception_weights, tmp_path / "cache").fid(list_images(tiny), reference)
+    assert exact.provenance["model"] == "exact"
+    engine = _engine(inception_weights, tmp_path / "cache", fold_batchnorm=True)
+    folded = engine.fid(list_images(tiny), reference)
+    assert folded.provenance["model"] == "bn-folded"
+    assert folded.provenance["feature_cache"] == "miss"  # never mixed with exact features
+    assert folded.fid == pytest.approx(exact.fid, rel=1e-5)

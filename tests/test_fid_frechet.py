@@ -166,3 +166,27 @@ def test_mismatched_dims_are_refused():
     reference = ReferenceStats(*_stats(d=16))
     with pytest.raises(ValueError, match="dims differ"):
         reference.distance(mu, sigma)
+
+
+def test_features_route_equals_covariance_route(real_features):
+    """N <= 2048 works on the N x N Gram matrix: the same distance as from (mu, sigma)."""
+    reference = ReferenceStats(*feature_statistics(real_features[:150]))
+    for n in (2, 17, 50):
+        features = real_features[150 : 150 + n]
+        expected = reference.distance(*feature_statistics(features))
+        assert reference.distance_to_features(features) == pytest.approx(expected, rel=1e-9)
+
+
+def test_square_root_is_kept_on_disk_for_later_processes(tmp_path, real_features):
+    mu, sigma = feature_statistics(real_features[:50])
+    save_stats(tmp_path / "r.npz", mu, sigma)
+    first = ReferenceStats(mu, sigma, "abc", tmp_path / "r.npz", tmp_path / "sqrtm" / "abc.npy")
+    root = first.sqrt_sigma
+    assert np.array_equal(np.load(tmp_path / "sqrtm" / "abc.npy"), root)
+    np.save(tmp_path / "sqrtm" / "abc.npy", root * 2)  # proves the next one reads the file
+    later = ReferenceStats(mu, sigma, "abc", tmp_path / "r.npz", tmp_path / "sqrtm" / "abc.npy")
+    assert np.array_equal(later.sqrt_sigma, root * 2)
+    (tmp_path / "sqrtm" / "abc.npy").write_bytes(b"garbage")  # unreadable: recomputed
+    again = ReferenceStats(mu, sigma, "abc", tmp_path / "r.npz", tmp_path / "sqrtm" / "abc.npy")
+    np.testing.assert_allclose(again.sqrt_sigma, root, rtol=0, atol=1e-9 * np.abs(root).max())
+    assert np.load(tmp_path / "sqrtm" / "abc.npy").shape == root.shape  # rewritten whole

@@ -137,6 +137,6 @@ def test_both_course_classes_give_identical_features(inception_weights, mnist_te
         for a, b in features:
             assert a.shape == (3, 2048, 1, 1)
             assert torch.equal(a, b)
-        folded = fold_batchnorm(pytorch_fid)  # what the engine runs: equal to ~1e-6
+        folded = fold_batchnorm(pytorch_fid)  # what --fold-batchnorm runs: equal to ~1e-6
         for x, (a, _) in zip(inputs, features, strict=True):
             assert torch.allclose(folded(x)[0], a, rtol=1e-4, atol=1e-5)

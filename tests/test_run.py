@@ -145,7 +145,9 @@ def test_sigkill_midway_then_rerun_equals_uninterrupted(example, graded, env, tm
     assert export_rows(out, env) == export_rows(graded, env)
 
 
-def test_rubric_edit_regrades_without_recomputing_features(example, graded, env, tmp_path):
+def _regrade(example, graded, env, tmp_path, edit):
+    """Copy the graded results, edit the rubric, grade again in-process; returns the summary,
+    the engine (if one was made) and the before/after CSV rows."""
     import shutil
 
     from grader.batch import run_batch
@@ -155,22 +157,39 @@ def test_rubric_edit_regrades_without_recomputing_features(example, graded, env,
 
     out = tmp_path / "edited"
     shutil.copytree(graded, out)
-    text = (example / "rubric.yaml").read_text().replace("cap: 10\n", "cap: 7\n", 1)
-    assert text != (example / "rubric.yaml").read_text()
-    edited = example / "rubric-edited.yaml"
+    original = (example / "rubric.yaml").read_text()
+    text = edit(original)
+    assert text != original
+    edited = tmp_path / "rubric-edited.yaml"
     edited.write_text(text)
-    rubric = load_rubric(edited)
-    ctx = GradingContext(rubric=rubric, work_root=out / "work", assets_root=out / "students",
-                         stats_overrides={"fid": example / "mnist.npz"}, cache_dir=Path(env["GRADER_CACHE_DIR"]),
-                         weights=Path(env["GRADER_INCEPTION_WEIGHTS"]))
-    summary = run_batch(example / "submissions", ctx, out, times=read_times_csv(example / "times.csv"))
-    assert sorted(summary.graded) == sorted(s.student_id for s in CLASS) and not summary.reused
-    engine = ctx.engine("pytorch-gan-metrics")
-    assert not engine.model_loaded, "features should all come from the cache"
-    rows = export_rows(out, env)
-    before = export_rows(graded, env)
-    assert rows["A0000001"]["fid"] == before["A0000001"]["fid"]
+    shutil.copy(example / "mnist.npz", tmp_path / "mnist.npz")  # the rubric's stats path is relative
+    ctx = GradingContext(rubric=load_rubric(edited), work_root=out / "work", assets_root=out / "students",
+                         cache_dir=Path(env["GRADER_CACHE_DIR"]), weights=Path(env["GRADER_INCEPTION_WEIGHTS"]))
+    times = read_times_csv(example / "times.csv")
+    summary = run_batch(example / "submissions", ctx, out, times=times)
+    again = run_batch(example / "submissions", ctx, out, times=times)
+    assert not again.graded and not again.rescored and len(again.reused) == len(CLASS)
+    return summary, ctx._engines.get("pytorch-gan-metrics"), export_rows(graded, env), export_rows(out, env)
+
+
+def test_scoring_edit_rescores_without_checking_again(example, graded, env, tmp_path):
+    summary, engine, before, after = _regrade(example, graded, env, tmp_path,
+                                              lambda t: t.replace("cap: 10\n", "cap: 7\n", 1))
+    assert sorted(summary.rescored) == sorted(s.student_id for s in CLASS)
+    assert not summary.graded and engine is None  # nothing unpacked, checked or measured
+    assert after["A0000001"]["fid"] == before["A0000001"]["fid"]
     # Junk: two zip.junk findings x 5 capped at 7 now (was 10).
-    assert float(rows["A0000004"]["raw_points"]) == pytest.approx(float(before["A0000004"]["raw_points"]) + 3, abs=0.011)
-    again = run_batch(example / "submissions", ctx, out, times=read_times_csv(example / "times.csv"))
-    assert not again.graded and len(again.reused) == len(CLASS)
+    assert float(after["A0000004"]["raw_points"]) == pytest.approx(float(before["A0000004"]["raw_points"]) + 3,
+                                                                    abs=0.011)
+
+
+def test_check_edit_regrades_with_cached_features(example, graded, env, tmp_path):
+    def allow_duplicates(text):
+        data = yaml.safe_load(text)
+        data["artifacts"]["images"]["allow_duplicates"] = True
+        return yaml.safe_dump(data, sort_keys=False)
+
+    summary, engine, before, after = _regrade(example, graded, env, tmp_path, allow_duplicates)
+    assert sorted(summary.graded) == sorted(s.student_id for s in CLASS)
+    assert engine is not None and not engine.model_loaded, "features must all come from the cache"
+    assert after == before

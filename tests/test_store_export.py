@@ -26,12 +26,14 @@ def result(sid, final, fid=None, findings=(), late_days=0):
 def test_store_round_trip_and_resume_keys(tmp_path):
     with ResultStore(tmp_path) as store:
         run_id = store.start_run(RunInfo(rubric_name="hw3", rubric_hash="h"))
-        store.put(result("A1", 90, 30.5), "key1", run_id)
-        store.put(result("A1", 80, 45.0), "key2", run_id)  # regrade replaces, never duplicates
-        store.put(result("B2", 0, None, [error("images.count", "x")]), "key3", run_id)
+        store.put(result("A1", 90, 30.5), "key1", "s1", run_id)
+        store.put(result("A1", 80, 45.0), "key2", "s1", run_id)  # regrade replaces, never duplicates
+        store.put(result("B2", 0, None, [error("images.count", "x")]), "key3", "s1", run_id)
+        store.put(result("B2", 5, None, [error("images.count", "x")]), "key3", "s2", run_id, graded=False)
     with ResultStore(tmp_path) as store:
         assert [r.student_id for r in store.all()] == ["A1", "B2"]
-        assert store.grading_key("A1") == "key2" and store.get("A1").grade.final == 80
+        assert store.keys("A1") == ("key2", "s1") and store.get("A1").grade.final == 80
+        assert store.keys("B2") == ("key3", "s2") and store.get("B2").grade.final == 5
         assert store.get("B2").status == "problems"
         assert [g[1] for g in store.gradings()] == ["A1", "A1", "B2"]
         assert store.remove_except({"A1"}) == ["B2"] and store.get("B2") is None

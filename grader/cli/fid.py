@@ -28,6 +28,9 @@ def engine_options(command):
                      default=None, help="Feature cache [default: $GRADER_CACHE_DIR or "
                      "~/.cache/grader]."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write cached features."),
+        click.option("--fold-batchnorm", is_flag=True,
+                     help="Fold BatchNorm into the convolutions: ~15%% faster on a CPU; features "
+                     "move by ~1e-6 relative, so no longer bit for bit the course tool's."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -35,12 +38,12 @@ def engine_options(command):
 
 
 def _engine(backend, device, batch_size, workers, inception_weights, cache_dir, no_cache,
-            progress=True):
+            fold_batchnorm, progress=True):
     from grader.metrics import FidEngine
 
     return FidEngine(backend, weights=inception_weights, device=device, cache_dir=cache_dir,
                      batch_size=batch_size, workers=workers, progress=progress,
-                     use_cache=not no_cache)
+                     use_cache=not no_cache, fold_batchnorm=fold_batchnorm)
 
 
 def _unreadable(exc) -> None:
@@ -72,7 +75,7 @@ def fid_command(images, stats, as_json, **engine_kwargs):
     click.echo(f"  backend   {p['backend']} {p['backend_version']}")
     click.echo(f"  weights   {p['weights']}  sha256 {p['weights_sha256']}")
     click.echo(f"  stats     {p['stats']}  sha256 {p['stats_sha256']}")
-    click.echo(f"  device    {p['device']}  ({p['precision']})")
+    click.echo(f"  device    {p['device']}  ({p['precision']}, model {p['model']})")
     click.echo(f"  resize    {p['resize']}")
     click.echo(f"  features  {FEATURE_ORIGIN[p['feature_cache']]}")
     for warning in result.warnings:

@@ -54,7 +54,8 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
     for r in summary.results:
         by_status[r.status] = by_status.get(r.status, 0) + 1
     click.echo(
-        f"{len(summary.results)} students: {len(summary.graded)} graded, {len(summary.reused)} unchanged"
+        f"{len(summary.results)} students: {len(summary.graded)} graded, {len(summary.rescored)} re-scored, "
+        f"{len(summary.reused)} unchanged"
         + (f", {len(summary.removed)} removed" if summary.removed else "")
         + " | " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
     )

@@ -131,12 +131,15 @@ class FeatureCache:
             warnings.warn(f"cannot write feature cache {path}: {exc}", stacklevel=2)
 
 
-def feature_key(content_digest: str, weights_sha256: str, backend: str) -> str:
-    """Cache key: image content (in order) + weights + backend + cache format version."""
+def feature_key(
+    content_digest: str, weights_sha256: str, backend: str, model_variant: str = "exact"
+) -> str:
+    """Cache key: image content (in order) + weights + backend + model variant + format."""
     parts = {
         "format": FEATURE_CACHE_VERSION,
         "images": content_digest,
         "weights": weights_sha256,
         "backend": backend,
+        "model": model_variant,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

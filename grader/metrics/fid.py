@@ -87,7 +87,7 @@ class FidEngine:
         workers: int | None = None,
         progress: bool = False,
         use_cache: bool = True,
-        fold_batchnorm: bool = True,
+        fold_batchnorm: bool = False,
     ):
         if batch_size < 1:
             raise GraderError(f"--batch-size must be at least 1; got {batch_size}")
@@ -121,6 +121,11 @@ class FidEngine:
                     fold_batchnorm(model)
                 self._model = model.to(self.device)
             return self._model
+
+    @property
+    def model_variant(self) -> str:
+        """'exact': the course tool's network as is; 'bn-folded': BatchNorm folded (faster)."""
+        return "bn-folded" if self.fold_batchnorm else "exact"
 
     @property
     def model_loaded(self) -> bool:
@@ -165,7 +170,7 @@ class FidEngine:
             return np.empty((0, FEATURE_DIMS)), {"feature_cache": "off", "device": str(self.device)}
         if content is None:
             return compute(), {"feature_cache": "off", "device": str(self.device)}
-        key = feature_key(content, self.weights_sha256, self.backend.name)
+        key = feature_key(content, self.weights_sha256, self.backend.name, self.model_variant)
         hit = self._cache.load(key, n, FEATURE_DIMS)
         if hit is not None:
             features, meta = hit
@@ -198,7 +203,8 @@ class FidEngine:
 
     def fid(self, images: Sequence[ImageRef], stats: Path) -> FidResult:
         """FID of the images (taken in name order) against a reference statistics file."""
-        reference = reference_stats(stats)  # a bad stats file fails before any forward pass
+        # A bad stats file fails here, before any forward pass.
+        reference = reference_stats(stats, self.cache_dir if self.use_cache else None)
         if reference.dims != FEATURE_DIMS:
             raise GraderError(
                 f"{stats}: statistics have {reference.dims} dims; FID uses {FEATURE_DIMS}"
@@ -211,7 +217,7 @@ class FidEngine:
             fid = math.nan
             warnings.append(f"FID needs at least 2 images; got {n}")
         else:
-            fid = reference.distance(*feature_statistics(features))
+            fid = reference.distance_to_features(features)
             if note := small_n_warning(n):
                 warnings.append(note)
         provenance = self.provenance(stats, reference.sha256, n, origin)
@@ -231,7 +237,7 @@ class FidEngine:
             "device": origin["device"],
             "resize": RESIZE_MODE,
             "precision": "float32 model (TF32 off), float64 statistics",
-            "batchnorm_folded": self.fold_batchnorm,
+            "model": self.model_variant,
             "feature_cache": origin["feature_cache"],
             "frechet": FRECHET_ROUTE,
             "torch": torch.__version__,

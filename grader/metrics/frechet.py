@@ -27,30 +27,53 @@ from grader.errors import GraderError
 from grader.metrics.cache import atomic_write, sha256_of_file
 
 
+def _psd_roots(eigenvalues: np.ndarray) -> np.ndarray:
+    """sqrt of the eigenvalues of a PSD matrix, those at round-off level taken as 0.
+
+    A rank-deficient covariance (N <= D samples) has exact zero eigenvalues that come out
+    as +-1e-16 * max; their square roots (~1e-8 each, over ~2000 of them) would add noise
+    to the trace. The cut is numpy's matrix_rank tolerance.
+    """
+    cut = eigenvalues.max(initial=0.0) * len(eigenvalues) * np.finfo(np.float64).eps
+    return np.sqrt(np.where(eigenvalues > cut, eigenvalues, 0.0))
+
+
 def sqrtm_psd(sigma: np.ndarray) -> np.ndarray:
     """Symmetric square root of a symmetric positive semi-definite matrix (float64)."""
     sigma = np.asarray(sigma, dtype=np.float64)
     eigenvalues, eigenvectors = np.linalg.eigh((sigma + sigma.T) / 2)
-    # Round-off makes some eigenvalues of a rank-deficient covariance slightly negative.
-    root = np.sqrt(np.clip(eigenvalues, 0.0, None))
-    return (eigenvectors * root) @ eigenvectors.T
+    return (eigenvectors * _psd_roots(eigenvalues)) @ eigenvectors.T
 
 
 def trace_sqrt_product(sqrt_ref: np.ndarray, sigma: np.ndarray) -> float:
     """tr sqrtm(Σ_ref Σ) given A = sqrtm(Σ_ref)."""
     inner = sqrt_ref @ np.asarray(sigma, dtype=np.float64) @ sqrt_ref
-    eigenvalues = np.linalg.eigvalsh((inner + inner.T) / 2)
-    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+    return float(_psd_roots(np.linalg.eigvalsh((inner + inner.T) / 2)).sum())
+
+
+def trace_sqrt_product_from_features(sqrt_ref: np.ndarray, centered: np.ndarray) -> float:
+    """tr sqrtm(Σ_ref Σ) with Σ = XᵀX / (N-1) given by centred features X [N, D], N <= D.
+
+    A Σ A = YᵀY / (N-1) with Y = X A, whose non-zero eigenvalues are those of the N x N
+    matrix Y Yᵀ / (N-1): the same trace at a fraction of the cost when N < D.
+    """
+    scaled = centered @ sqrt_ref
+    gram = scaled @ scaled.T / (len(centered) - 1)
+    return float(_psd_roots(np.linalg.eigvalsh((gram + gram.T) / 2)).sum())
 
 
 @dataclass
 class ReferenceStats:
-    """Mean and covariance of a reference set, with sqrtm(Σ) computed once on first use."""
+    """Mean and covariance of a reference set, with sqrtm(Σ) computed once on first use.
+
+    With `sqrt_file`, the root is also kept on disk (it depends only on the file's bytes).
+    """
 
     mu: np.ndarray
     sigma: np.ndarray
     sha256: str | None = None
     path: Path | None = None
+    sqrt_file: Path | None = None
     _sqrt: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,17 +88,56 @@ class ReferenceStats:
     def sqrt_sigma(self) -> np.ndarray:
         with self._lock:
             if self._sqrt is None:
+                self._sqrt = self._load_sqrt()
+            if self._sqrt is None:
                 self._sqrt = sqrtm_psd(self.sigma)
+                if self.sqrt_file is not None:
+                    try:
+                        atomic_write(self.sqrt_file, lambda f: np.save(f, self._sqrt))
+                    except OSError:
+                        pass  # a read-only cache costs time, not correctness
             return self._sqrt
+
+    def _load_sqrt(self) -> np.ndarray | None:
+        if self.sqrt_file is None or not self.sqrt_file.is_file():
+            return None
+        try:
+            root = np.load(self.sqrt_file, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        whole = root.dtype == np.float64 and root.shape == self.sigma.shape
+        return root if whole and np.isfinite(root).all() else None
 
     def distance(self, mu: np.ndarray, sigma: np.ndarray) -> float:
         """Fréchet distance between N(mu, sigma) and this reference."""
         mu, sigma = _check_stats(mu, sigma, "statistics")
-        if mu.shape != self.mu.shape:
-            raise ValueError(f"feature dims differ: {mu.shape[0]} vs reference {self.dims}")
+        self._check_dims(mu.shape[0])
         diff = mu - self.mu
         covariance_term = np.trace(sigma) + np.trace(self.sigma)
         return float(diff @ diff + covariance_term - 2 * trace_sqrt_product(self.sqrt_sigma, sigma))
+
+    def distance_to_features(self, features: np.ndarray) -> float:
+        """Fréchet distance between the Gaussian fitted to [N, D] features and this reference.
+
+        Equal to distance(*feature_statistics(features)); for N <= D it works on the
+        N x N Gram matrix instead of D x D products.
+        """
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or len(features) < 2:
+            raise ValueError(f"need features [N >= 2, D]; got shape {features.shape}")
+        self._check_dims(features.shape[1])
+        if len(features) > self.dims:
+            return self.distance(*feature_statistics(features))
+        mu = np.mean(features, axis=0)
+        centered = features - mu
+        diff = mu - self.mu
+        covariance_term = np.sum(centered * centered) / (len(features) - 1) + np.trace(self.sigma)
+        tr_sqrt = trace_sqrt_product_from_features(self.sqrt_sigma, centered)
+        return float(diff @ diff + covariance_term - 2 * tr_sqrt)
+
+    def _check_dims(self, dims: int) -> None:
+        if dims != self.dims:
+            raise ValueError(f"feature dims differ: {dims} vs reference {self.dims}")
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -173,8 +235,11 @@ _REFERENCES_LOCK = threading.Lock()
 _REFERENCES_KEPT = 4  # a 2048x2048 root is 32 MB
 
 
-def reference_stats(path: Path | str) -> ReferenceStats:
-    """Load a statistics file once per content (sha256); its sqrtm(Σ) is then shared."""
+def reference_stats(path: Path | str, cache_dir: Path | None = None) -> ReferenceStats:
+    """Load a statistics file once per content (sha256); its sqrtm(Σ) is then shared.
+
+    With `cache_dir`, sqrtm(Σ) is also kept on disk for later processes.
+    """
     path = Path(path)
     if not path.is_file():
         raise GraderError(f"reference statistics file not found: {path}")
@@ -184,7 +249,8 @@ def reference_stats(path: Path | str) -> ReferenceStats:
             _REFERENCES.move_to_end(sha)
             return _REFERENCES[sha]
     mu, sigma = load_stats(path)
-    reference = ReferenceStats(mu, sigma, sha, path)
+    sqrt_file = Path(cache_dir) / "sqrtm" / f"{sha}.npy" if cache_dir is not None else None
+    reference = ReferenceStats(mu, sigma, sha, path, sqrt_file)
     with _REFERENCES_LOCK:
         _REFERENCES[sha] = reference
         while len(_REFERENCES) > _REFERENCES_KEPT:

@@ -1,0 +1,184 @@
+"""`grader fid` / `grader stats` against the course tools themselves, on real images.
+
+pytorch-gan-metrics 0.5.3 and pytorch-fid 0.3.0 run end to end on the CPU, finding the same
+weights file under their own hub file name in a temporary TORCH_HOME.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_fid_support import (
+    BIG,
+    MNIST_SMALL,
+    cache_dir,
+    cli_json,
+    faces_small,
+    mnist_big,
+    mnist_small,
+    official_activations,
+    official_fids,
+    official_torch_home,
+    reference_npz,
+    root_dir,
+)
+
+from grader.cli import main
+from grader.metrics import FidEngine, frechet_distance, list_images, load_stats
+
+RTOL_FID = 1e-4
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, mnist_dir, inception_weights):
+    return reference_npz(tmp_path_factory, mnist_dir, inception_weights)
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _engine_args(tmp_path_factory, weights):
+    return ["--device", "cpu", "--inception-weights", str(weights),
+            "--cache-dir", str(cache_dir(tmp_path_factory))]
+
+
+def test_cli_fid_equals_both_course_tools_on_mnist_digits(
+    tmp_path_factory, mnist_test, reference, inception_weights
+):
+    folder = mnist_small(tmp_path_factory, mnist_test)
+    ours = cli_json("fid", str(folder), "--stats", str(reference), "--backend",
+                    "pytorch-gan-metrics", *_engine_args(tmp_path_factory, inception_weights))
+    official = official_fids(tmp_path_factory, inception_weights, folder, reference)
+    assert ours["fid"] == pytest.approx(official["pytorch-gan-metrics"], rel=RTOL_FID)
+    assert ours["fid"] == pytest.approx(official["pytorch-fid"], rel=RTOL_FID)
+    provenance = ours["provenance"]
+    assert ours["n"] == provenance["n"] == MNIST_SMALL
+    assert provenance["backend"] == "pytorch-gan-metrics"
+    assert provenance["backend_version"] == "0.5.3"
+    assert provenance["weights_sha256"] == _sha256(inception_weights)
+    assert provenance["stats_sha256"] == _sha256(reference)
+    assert provenance["device"] == "cpu" and provenance["model"] == "exact"
+    assert provenance["resize"] == "bilinear to 299x299, align_corners=False"
+    assert any("biased upward" in w for w in ours["warnings"])
+
+
+def test_fid_equals_both_course_tools_on_celeba_faces(
+    tmp_path_factory, faces_zip, reference, inception_weights
+):
+    folder = faces_small(tmp_path_factory, faces_zip)
+    result = CliRunner().invoke(main, [
+        "fid", str(folder), "--stats", str(reference), "--backend", "pytorch-fid", "--json",
+        *_engine_args(tmp_path_factory, inception_weights),
+    ])
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.stdout)
+    official = official_fids(tmp_path_factory, inception_weights, folder, reference)
+    assert ours["fid"] == pytest.approx(official["pytorch-fid"], rel=RTOL_FID)
+    assert ours["fid"] == pytest.approx(official["pytorch-gan-metrics"], rel=RTOL_FID)
+    assert ours["provenance"]["backend_version"] == "0.3.0"
+    assert ours["fid"] > 150  # faces against digits: the distance is real, not a constant
+
+
+def test_human_output_names_tool_weights_stats_and_origin(
+    tmp_path_factory, mnist_test, reference, inception_weights
+):
+    folder = mnist_small(tmp_path_factory, mnist_test)
+    args = ["fid", str(folder), "--stats", str(reference),
+            *_engine_args(tmp_path_factory, inception_weights)]
+    first = CliRunner().invoke(main, args)
+    second = CliRunner().invoke(main, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    assert second.stdout == first.stdout.replace("computed, now cached", "from the feature cache")
+    out = second.stdout
+    assert out.startswith("FID ") and f"({MNIST_SMALL} images)" in out
+    assert "pytorch-gan-metrics 0.5.3" in out and _sha256(inception_weights) in out
+    assert _sha256(reference) in out and "from the feature cache" in out
+    assert "device    cpu" in out and "bilinear to 299x299" in out
+    assert "warning: FID from 60 images" in second.stderr
+
+
+def test_stats_of_mnist_idx_equal_the_course_tool_on_the_same_digits_as_pngs(
+    tmp_path_factory, mnist_dir, mnist_test, inception_weights
+):
+    """IDX digits made RGB == RGB PNGs of them, as pytorch-gan-metrics' calc_and_save_stats
+    computes the statistics of those PNGs."""
+    from pytorch_gan_metrics.utils import calc_and_save_stats
+
+    root = root_dir(tmp_path_factory)
+    ours = root / "idx_test60.npz"
+    result = CliRunner().invoke(main, [
+        "stats", str(mnist_dir), "--split", "test", "--limit", str(MNIST_SMALL), "-o", str(ours),
+        *_engine_args(tmp_path_factory, inception_weights),
+    ])
+    assert result.exit_code == 0, result.output
+    assert f"mu/sigma of {MNIST_SMALL} MNIST test digits" in result.stdout
+
+    official = root / "official_test60.npz"
+    with official_torch_home(root, inception_weights):
+        calc_and_save_stats(str(mnist_small(tmp_path_factory, mnist_test)), str(official),
+                            num_workers=0, verbose=False)
+    _assert_same_stats(ours, official)
+
+
+def _assert_same_stats(ours, official):
+    with np.load(ours) as f:
+        assert f["mu"].dtype == np.float64 and f["sigma"].dtype == np.float64
+    mu, sigma = load_stats(ours)
+    official_mu, official_sigma = load_stats(official)
+    np.testing.assert_allclose(mu, official_mu, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sigma, official_sigma, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------
+# The one N >= 2048 run of the suite
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory, mnist_test, inception_weights):
+    """2048 MNIST test digits: `grader stats` once (which caches the features) and
+    pytorch-fid's own get_activations once; everything below reuses both."""
+    folder = mnist_big(tmp_path_factory, mnist_test)
+    ours = root_dir(tmp_path_factory) / "grader_test2048.npz"
+    result = CliRunner().invoke(main, ["stats", str(folder), "-o", str(ours), "--backend",
+                                       "pytorch-fid",
+                                       *_engine_args(tmp_path_factory, inception_weights)])
+    assert result.exit_code == 0, result.output
+    activations = official_activations(tmp_path_factory, inception_weights, folder)
+    return folder, ours, activations
+
+
+@pytest.mark.slow
+def test_stats_and_fid_at_2048_images_equal_the_course_tools(
+    tmp_path_factory, big, reference, inception_weights
+):
+    from pytorch_fid.fid_score import calculate_frechet_distance
+    from pytorch_gan_metrics.core import calculate_frechet_inception_distance
+
+    folder, ours_npz, activations = big
+    assert activations.shape == (BIG, 2048)
+    # The two lines of pytorch-fid's calculate_activation_statistics:
+    official_mu, official_sigma = np.mean(activations, axis=0), np.cov(activations, rowvar=False)
+    mu, sigma = load_stats(ours_npz)
+    np.testing.assert_allclose(mu, official_mu, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sigma, official_sigma, rtol=1e-6, atol=1e-9)
+
+    ref_mu, ref_sigma = load_stats(reference)
+    official_fid = calculate_frechet_distance(official_mu, official_sigma, ref_mu, ref_sigma)
+    gan_metrics_fid = calculate_frechet_inception_distance(activations, ref_mu, ref_sigma)
+    engine = FidEngine("pytorch-fid", weights=inception_weights, device="cpu",
+                       cache_dir=cache_dir(tmp_path_factory))
+    result = engine.fid(list_images(folder), reference)
+    assert result.provenance["feature_cache"] == "hit"  # the features `grader stats` cached
+    assert result.n == BIG and result.warnings == []
+    assert result.fid == pytest.approx(official_fid, rel=RTOL_FID)
+    assert result.fid == pytest.approx(gan_metrics_fid, rel=RTOL_FID)
+    # The Fréchet step alone, on identical statistics: eigen route == scipy's sqrtm route.
+    ours = frechet_distance(official_mu, official_sigma, ref_mu, ref_sigma)
+    print(f"N={BIG}: grader {result.fid!r}, pytorch-fid {official_fid!r}, "
+          f"pytorch-gan-metrics {gan_metrics_fid!r}, eigen route on official stats {ours!r}")
+    assert ours == pytest.approx(official_fid, rel=1e-6)
