@@ -7,7 +7,7 @@
     python -m reference dcgan sample --checkpoint CKPT --output DIR --num N --seed S [--grid P]
     python -m reference classifier train --data MNIST_DIR --out CKPT_DIR [--export W.pt]
     python -m reference classifier eval --data MNIST_DIR [--weights W.pt]
-    python -m reference mnist-pngs --data MNIST_DIR --output DIR
+    python -m reference real-pngs --data MNIST_DIR|FACES.zip --output DIR
 """
 
 from __future__ import annotations
@@ -213,17 +213,24 @@ def classifier_eval(data, weights, split):
     click.echo(f"{split} accuracy: {accuracy:.4f}")
 
 
-@main.command("mnist-pngs")
-@click.option("--data", type=EXISTING, required=True, help="MNIST IDX folder")
+@main.command("real-pngs")
+@click.option("--data", type=EXISTING, required=True, help="MNIST folder, faces zip or folder")
 @click.option("--output", type=PATH, required=True)
-@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
-def mnist_pngs(data, output, split):
-    """Write real MNIST digits as RGB 28x28 PNGs 00001.png ... (for FID reference stats)."""
-    from reference.data import load_mnist_digits
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
+              help="MNIST split")
+@click.option("--limit", type=int, default=None, help="only the first N images")
+def real_pngs(data, output, split, limit):
+    """Write real images as RGB PNGs 00001.png ... for FID reference statistics: MNIST
+    digits at 28x28, faces center-cropped to 64x64 (as the DCGAN trains on them)."""
+    from grader.datasets import is_mnist_folder
+    from reference.data import load_faces, load_mnist_digits
     from reference.images import write_pngs
 
-    images, _ = load_mnist_digits(data, split)
-    paths = write_pngs(images.expand(-1, 3, -1, -1), output)
+    if data.is_dir() and is_mnist_folder(data):
+        images = load_mnist_digits(data, split)[0][:limit].expand(-1, 3, -1, -1)
+    else:
+        images = load_faces(data, 64, limit)
+    paths = write_pngs(images, output)
     click.echo(f"wrote {len(paths)} PNGs to {output}")
 
 

@@ -155,7 +155,7 @@ def load_digit_classifier(
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     if not path.exists():
         raise GraderError(f"digit classifier weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     width = 16
     if isinstance(state, dict) and "model" in state and "config" in state:
         width, state = state["config"]["width"], state["model"]
@@ -177,7 +177,7 @@ def classify_digits(
 
     RGB input [N,28,28,3] is averaged to gray first.
     """
-    images = torch.as_tensor(np.asarray(images))
+    images = torch.tensor(np.asarray(images))  # a copy: the input may be read-only
     if images.ndim == 4 and images.shape[-1] == 3:
         images = images.float().mean(dim=-1).round().to(torch.uint8)
     if images.ndim != 3 or tuple(images.shape[1:]) != (28, 28):

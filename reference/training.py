@@ -79,7 +79,8 @@ def resolve_checkpoint(path: Path | str) -> Path:
 def load_checkpoint(path: Path | str, kind: str | None = None) -> dict:
     """Load a checkpoint dict on CPU; ``kind`` guards against e.g. a DCGAN one given to DDPM."""
     path = resolve_checkpoint(path)
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    # weights_only: checkpoints hold tensors and plain containers; never unpickle code.
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "config" not in state:
         raise GraderError(f"{path}: not a reference checkpoint (no 'config' entry)")
     if kind is not None and state.get("kind") != kind:

@@ -52,10 +52,17 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_ddpm(mnist_dir, tmp_path_factory):
-    """A briefly trained tiny DDPM. The chain is short (T=40) to keep sampling tests fast;
-    the T=1000 course schedule itself is checked by the schedule tests."""
+    """A briefly trained tiny DDPM with a short chain (T=40) for the sampling tests."""
     out = tmp_path_factory.mktemp("ddpm_t40")
     train_ddpm(mnist_dir, out, steps=20, timesteps=40, save_every=20, device="cpu", **TINY)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_ddpm_t1000(mnist_dir, tmp_path_factory):
+    """The course schedule (T=1000) on a tiny, briefly trained network, for the grid test."""
+    out = tmp_path_factory.mktemp("ddpm_t1000")
+    train_ddpm(mnist_dir, out, steps=20, timesteps=1000, save_every=20, device="cpu", **TINY)
     return out
 
 
@@ -186,8 +193,9 @@ def test_dcgan_sample_is_deterministic(faces_zip, tmp_path):
 # --- the HW3 process grid -----------------------------------------------------------------
 
 
-def test_process_grid_layout(tiny_ddpm, tmp_path):
-    model, schedule = load_sampler(tiny_ddpm, torch.device("cpu"))
+def test_process_grid_layout(tiny_ddpm_t1000, tmp_path):
+    model, schedule = load_sampler(tiny_ddpm_t1000, torch.device("cpu"))
+    assert schedule.timesteps == 1000  # columns: t = 1000, 858, ..., 148, 0
     tiles = process_tiles(model, schedule, seed=0)
     assert tiles.shape == (64, 3, 28, 28) and tiles.dtype == torch.uint8
 

@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     summary = train_classifier(
-        args.data, args.out, epochs=3, batch_size=128, lr=2e-3, width=16, seed=0,
+        args.data, args.out, epochs=4, batch_size=128, lr=2e-3, width=16, seed=0,
         device="cpu", export=args.export,
     )
     digest = hashlib.sha256(Path(args.export).read_bytes()).hexdigest()

@@ -1,0 +1,134 @@
+"""`grader fid` vs pytorch-gan-metrics' own directory path on the same MNIST PNGs.
+
+    nice python benchmarks/bench_fid.py [--n 1000] [--device cpu]
+
+Each run is a separate process, timed end to end (start-up, model load, decoding,
+Inception, Fréchet distance), with its CPU time and peak RSS (os.wait4). Runs:
+  official      pytorch_gan_metrics.get_fid_from_directory (0.5.3), weights via TORCH_HOME
+  grader        python -m grader fid, fresh feature cache (the course tool's exact network)
+  grader-fold   the same with --fold-batchnorm
+  grader-cached the same images again: features from the cache, no forward pass
+  grader-N/10   a tenth of the images: peak RSS against N shows memory is bounded
+Work files go to benchmarks/out/fid (git-ignored). Other processes sharing the CPU skew
+wall times: the load average is printed with each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GRADER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+
+OFFICIAL = """
+import sys, torch
+from pytorch_gan_metrics import get_fid_from_directory
+print(float(get_fid_from_directory(sys.argv[1], sys.argv[2], device=torch.device(sys.argv[3]))))
+"""
+
+
+def run(label: str, command: list[str], n: int, env: dict | None = None) -> dict:
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             env={**os.environ, **(env or {})}, text=True)
+    stdout = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{label} failed: {command}")
+    text = stdout.strip()
+    fid = json.loads(text)["fid"] if text.startswith("{") else float(text.splitlines()[-1])
+    row = {"run": label, "n": n, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+           "images_per_s": n / wall, "peak_rss_mb": usage.ru_maxrss / 1024, "fid": fid,
+           "load": load}
+    print(f"{label:14} N={n:>6}  {wall:8.1f} s wall  {row['cpu_s']:8.1f} s CPU  "
+          f"{row['images_per_s']:7.2f} img/s  peak RSS {row['peak_rss_mb']:7.0f} MB  "
+          f"FID {fid:.6f}  (load avg {load:.1f} at start)", flush=True)
+    return row
+
+
+def write_pngs(folder: Path, digits: np.ndarray) -> Path:
+    if folder.is_dir() and len(list(folder.glob("*.png"))) == len(digits):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for i, digit in enumerate(digits):
+        Image.fromarray(digit).convert("RGB").save(folder / f"{i + 1:05d}.png")
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--mnist", type=Path, default=SHARED / "mnist")
+    parser.add_argument("--weights", type=Path, default=SHARED / "inception" /
+                        "fid_inception_v3.pth")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "fid")
+    parser.add_argument("--reference-digits", type=int, default=200)
+    parser.add_argument("--skip", nargs="*", default=[], help="run labels to leave out")
+    args = parser.parse_args()
+
+    from grader.datasets import load_mnist
+    from grader.metrics import FidEngine, gray_to_rgb, save_stats
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    test_digits, _ = load_mnist(args.mnist, "test")
+    images = write_pngs(args.out / f"mnist_test_{args.n}", test_digits[: args.n])
+    tenth = write_pngs(args.out / f"mnist_test_{args.n // 10}", test_digits[: args.n // 10])
+
+    stats = args.out / f"mnist_train_{args.reference_digits}.npz"
+    if not stats.exists():  # not timed: the reference the FIDs are measured against
+        train_digits, _ = load_mnist(args.mnist, "train")
+        engine = FidEngine("pytorch-gan-metrics", weights=args.weights, device=args.device,
+                           cache_dir=args.out / "reference-cache")
+        digits = gray_to_rgb(train_digits[: args.reference_digits])
+        save_stats(stats, *engine.array_statistics(digits))
+
+    torch_home = args.out / "torch_home"
+    hub_file = torch_home / "hub" / "checkpoints" / WEIGHTS_FILENAME
+    if not hub_file.exists():
+        hub_file.parent.mkdir(parents=True, exist_ok=True)
+        hub_file.symlink_to(args.weights.resolve())
+
+    cache = args.out / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    grader = [sys.executable, "-m", "grader", "fid", "--stats", str(stats), "--json",
+              "--device", args.device, "--inception-weights", str(args.weights)]
+    print(f"{args.n} MNIST test digits as 28x28 RGB PNGs; cpus {os.cpu_count()}; "
+          f"torch threads default; device {args.device}", flush=True)
+    runs = [
+        ("official", [sys.executable, "-c", OFFICIAL, str(images), str(stats), args.device],
+         args.n, {"TORCH_HOME": str(torch_home)}),
+        ("grader", [*grader, str(images), "--cache-dir", str(cache)], args.n, None),
+        ("grader-fold", [*grader, str(images), "--cache-dir", str(cache), "--fold-batchnorm"],
+         args.n, None),
+        ("grader-cached", [*grader, str(images), "--cache-dir", str(cache)], args.n, None),
+        ("grader-N/10", [*grader, str(tenth), "--no-cache"], args.n // 10, None),
+    ]
+    rows = [run(*spec) for spec in runs if spec[0] not in args.skip]
+    by_label = {row["run"]: row for row in rows}
+    if "official" in by_label:
+        official = by_label["official"]
+        for row in rows[1:]:
+            if row["n"] == official["n"]:
+                print(f"{row['run']:14} speed-up x{official['wall_s'] / row['wall_s']:.2f} wall, "
+                      f"x{official['cpu_s'] / row['cpu_s']:.2f} CPU;  FID rel diff "
+                      f"{abs(row['fid'] - official['fid']) / official['fid']:.1e}")
+    (args.out / "bench_fid.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
