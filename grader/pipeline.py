@@ -29,7 +29,7 @@ from grader.intake.assign import assign, expand_bundle
 from grader.intake.discover import Submission
 from grader.intake.unpack import UnpackResult, scan_folder, unpack_zip
 from grader.report.previews import write_previews
-from grader.results import ArtifactResult, MetricResult, SandboxRun, StudentResult
+from grader.results import ArtifactResult, MetricResult, StudentResult
 from grader.rubric import FidMetric, Rubric
 from grader.scoring import score
 
@@ -248,7 +248,7 @@ def grade_submission(sub: Submission, ctx: GradingContext) -> StudentResult:
     work.mkdir(parents=True, exist_ok=True)
     try:
         _grade_into(result, sub, ctx, work, assets)
-    except Exception:  # a crash inside a stage is this student's problem record, not the batch's
+    except Exception:  # noqa: BLE001 -- a crash in a stage is this student's record, not the batch's
         result.traceback = traceback.format_exc()
         result.findings.append(
             error("grader.internal_error", "grading this submission crashed; the TA has the details",

@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -140,7 +141,7 @@ class DocumentArtifact(ArtifactBase):
 
 
 Artifact = Annotated[
-    Union[ImageSetArtifact, SourceArtifact, ProcessGridArtifact, ImageArtifact, DocumentArtifact],
+    ImageSetArtifact | SourceArtifact | ProcessGridArtifact | ImageArtifact | DocumentArtifact,
     Field(discriminator="kind"),
 ]
 
@@ -168,7 +169,7 @@ class EvaluatorMetric(Strict):
     title: str = ""
 
 
-Metric = Annotated[Union[FidMetric, EvaluatorMetric], Field(discriminator="kind")]
+Metric = Annotated[FidMetric | EvaluatorMetric, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- sampling (sandbox)
@@ -191,7 +192,7 @@ class SampleSpec(Strict):
     weights: str | None = None  # where the weights live inside the submission, if required
     backend: Literal["docker", "bwrap", "auto"] = "auto"
     image: str = "grader-sampler:latest"
-    gpus: Union[Literal[0, 1], Literal["all"]] = 0
+    gpus: Literal[0, 1, "all"] = 0
     timeout_s: float = Field(1800, gt=0)
     memory_bytes: int = Field(8 * 1024**3, gt=0)
     cpus: float = Field(2.0, gt=0)
@@ -223,7 +224,7 @@ class Band(Strict):
     @classmethod
     def _sorted(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
         xs = [x for x, _ in v]
-        if any(b <= a for a, b in zip(xs, xs[1:])):
+        if any(b <= a for a, b in pairwise(xs)):
             raise ValueError(f"metric values must be strictly increasing, got {xs}")
         return v
 
@@ -293,7 +294,7 @@ class Rubric(Strict):
     content_hash: str = Field("", exclude=True)
 
     @model_validator(mode="after")
-    def _references(self) -> "Rubric":
+    def _references(self) -> Rubric:
         problems = []
         for name, metric in self.metrics.items():
             if metric.artifact not in self.artifacts:

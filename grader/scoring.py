@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def describe_band(band: Band) -> str:
     if len(pts) == 1:
         return f"{pts[0][1]:g} points"
     parts = [f"< {pts[0][0]:g} -> {pts[0][1]:g}"]
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+    for (x0, y0), (x1, y1) in pairwise(pts):
         parts.append(f"{x0:g}..{x1:g} linear {y0:g} -> {y1:g}")
     parts.append(f"> {pts[-1][0]:g} -> {pts[-1][1]:g}")
     return "; ".join(parts)
@@ -60,9 +61,7 @@ def score(
     by_name = {m.name: m for m in metrics}
 
     total = s.base_points if s.base_points is not None else (0.0 if s.bands else s.max_points)
-    if not s.bands:
-        lines.append(GradeLine(label="Base points", points=total, max_points=total))
-    elif s.base_points:
+    if not s.bands or s.base_points:
         lines.append(GradeLine(label="Base points", points=total, max_points=total))
 
     for band in s.bands:

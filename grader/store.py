@@ -62,7 +62,7 @@ class ResultStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> ResultStore:  # noqa: PYI034 (typing.Self needs 3.11)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,13 @@ import click
 
 from grader.datasets import is_mnist_folder
 from grader.errors import GraderError
-from grader.examples import CLASS, VARIANTS, example_digits, write_example_class, write_hw3_submission
+from grader.examples import (
+    CLASS,
+    VARIANTS,
+    example_digits,
+    write_example_class,
+    write_hw3_submission,
+)
 
 
 def _mnist(mnist_dir: Path | None) -> Path | None:
