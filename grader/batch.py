@@ -25,6 +25,7 @@ from grader.pipeline import (
     submission_hash,
     tool_versions,
 )
+from grader.report.render import render_class_page, render_student_page, student_dir_name
 from grader.results import RunInfo, StudentResult
 from grader.store import ResultStore
 
@@ -44,8 +45,6 @@ class BatchSummary:
 
 
 def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, run: RunInfo) -> None:
-    from grader.report.render import render_student_page, student_dir_name
-
     render_student_page(result, out_dir / "students" / student_dir_name(result.student_id), run=run, rubric=ctx.rubric)
 
 
@@ -109,8 +108,6 @@ def run_batch(
         if only is None:
             summary.removed = store.remove_except({s.student_id for s in subs})
             for gone in summary.removed:
-                from grader.report.render import student_dir_name
-
                 shutil.rmtree(out_dir / "students" / student_dir_name(gone), ignore_errors=True)
         run.finished_at = datetime.now(timezone.utc)
         store.finish_run(run_id, run)
@@ -118,7 +115,5 @@ def run_batch(
     for result in summary.results:
         if result.student_id in summary.reused:
             _render_student(result, ctx, out_dir, run)
-    from grader.report.render import render_class_page
-
     render_class_page(summary.results, run, out_dir)
     return summary

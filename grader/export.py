@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.findings import Severity
+from grader.report.render import student_dir_name
 from grader.results import StudentResult
 
 GENERIC_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points",
@@ -120,8 +121,6 @@ def gradescope_results(result: StudentResult) -> dict:
 def write_gradescope(results: list[StudentResult], out_dir: Path) -> list[Path]:
     written = []
     for r in results:
-        from grader.report.render import student_dir_name
-
         path = out_dir / student_dir_name(r.student_id) / "results.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(gradescope_results(r), indent=2) + "\n", encoding="utf-8")

@@ -29,6 +29,7 @@ from grader.intake.assign import assign, expand_bundle
 from grader.intake.discover import Submission
 from grader.intake.unpack import UnpackResult, scan_folder, unpack_zip
 from grader.report.previews import write_previews
+from grader.report.render import student_dir_name
 from grader.results import ArtifactResult, MetricResult, StudentResult
 from grader.rubric import FidMetric, Rubric
 from grader.scoring import score
@@ -237,11 +238,9 @@ def grade_submission(sub: Submission, ctx: GradingContext) -> StudentResult:
     """Grade one student. Never raises for anything the student did."""
     result = StudentResult(student_id=sub.student_id, rubric_hash=ctx.rubric.content_hash,
                            versions=tool_versions(), started_at=datetime.now(timezone.utc))
-    work = ctx.work_root / _safe(sub.student_id)
+    work = ctx.work_root / student_dir_name(sub.student_id)
     assets = None
     if ctx.assets_root is not None:
-        from grader.report.render import student_dir_name
-
         assets = ctx.assets_root / student_dir_name(sub.student_id) / "assets"
         shutil.rmtree(assets, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -348,10 +347,6 @@ def _set_fid(ctx: GradingContext, backend: str):
             return frechet_distance(*engine.statistics(a), *engine.statistics(b))
 
     return fid
-
-
-def _safe(student_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in student_id)[:100] or "_"
 
 
 def machine_info(device: str | None) -> dict[str, str]:
