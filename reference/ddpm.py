@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from grader.errors import GraderError
 from reference.data import load_training_images, to_unit_range
 from reference.images import save_grid, to_uint8, write_pngs
 from reference.plots import plot_losses
@@ -160,7 +161,8 @@ def train_ddpm(
     dev = resolve_device(device)
     images = load_training_images(data, limit)
     if tuple(images.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"the reference DDPM is for 1x28x28 MNIST, got {tuple(images.shape[1:])}")
+        shape = "x".join(map(str, images.shape[1:]))
+        raise GraderError(f"the reference DDPM trains on 1x28x28 MNIST digits; {data} has {shape}")
     config = {
         "width": width, "blocks": blocks, "timesteps": timesteps,
         "beta_start": 1e-4, "beta_end": 0.02,

@@ -140,3 +140,9 @@ def test_both_course_classes_give_identical_features(inception_weights, mnist_te
         folded = fold_batchnorm(pytorch_fid)  # what --fold-batchnorm runs: equal to ~1e-6
         for x, (a, _) in zip(inputs, features, strict=True):
             assert torch.allclose(folded(x)[0], a, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_offers_exactly_the_engine_backends():
+    from grader.cli.fid import BACKEND_NAMES  # kept apart so the CLI starts without torch
+
+    assert set(BACKEND_NAMES) == set(BACKENDS)

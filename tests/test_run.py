@@ -193,3 +193,17 @@ def test_check_edit_regrades_with_cached_features(example, graded, env, tmp_path
     assert sorted(summary.graded) == sorted(s.student_id for s in CLASS)
     assert engine is not None and not engine.model_loaded, "features must all come from the cache"
     assert after == before
+
+
+def test_student_check_shows_the_fid_the_ta_computed(example, graded, env):
+    """The course's rule: the FID a student computes is identical to the TA's."""
+    import json
+
+    res = grader("check", example / "submissions" / "A0000001", "--rubric", example / "rubric.yaml", "--json",
+                 env=env, check=False)
+    data = json.loads(res.stdout)
+    fid = data["metrics"][0]
+    assert fid["value"] is not None, fid
+    assert f"{fid['value']:.4f}" == export_rows(graded, env)["A0000001"]["fid"]
+    assert fid["provenance"]["backend"] == "pytorch-gan-metrics" and fid["provenance"]["n"] == IMAGES
+    assert res.returncode == 0  # perfect submission: no problems (small-N FID is a warning only)

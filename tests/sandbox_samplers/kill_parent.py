@@ -18,7 +18,8 @@ for name, pid in (("pid1", 1), ("parent", os.getppid())):
         results[name] = "sent"
     except OSError as exc:
         results[name] = type(exc).__name__
-print(results, flush=True)
+    # Report each attempt before the next: killing the parent may end this process too.
+    print(results, flush=True)
 for index in range(1, int(sys.argv[2]) + 1):
     Image.new("RGB", (28, 28), "gray").save(out / f"{index:05d}.png")
 print("still alive", flush=True)
