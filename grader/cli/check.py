@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from grader.intake.assign import IMAGE_EXTS
 from grader.intake.discover import Submission, student_id_from_name
 from grader.pipeline import GradingContext, grade_submission
 from grader.rubric import load_rubric
+from grader.scratch import scratch_dir
 
 
 def _is_image_folder(path: Path) -> bool:
@@ -48,7 +48,7 @@ def check(submission, rubric_path, stats, inception_weights, device, cache_dir, 
     """
     rubric = load_rubric(rubric_path)
     sub, partial = build_submission(list(submission), rubric.submission.id_pattern)
-    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+    with scratch_dir(rubric.limits.max_total_bytes, prefix="grader-check-") as tmp:
         ctx = GradingContext(
             rubric=rubric, work_root=Path(tmp) / "work",
             assets_root=Path(tmp) / "students" if html_out else None,

@@ -14,6 +14,7 @@ from grader.errors import GraderError
 from grader.intake.discover import read_times_csv
 from grader.pipeline import GradingContext
 from grader.rubric import load_rubric
+from grader.scratch import scratch_dir
 
 
 @click.command("run")
@@ -38,18 +39,19 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
     1: grading crashed for some student (see the report); 2: usage or configuration error.
     """
     rubric = load_rubric(rubric_path)
-    ctx = GradingContext(
-        rubric=rubric, work_root=out_dir / "work", assets_root=out_dir / "students",
-        stats_overrides=stats_for_rubric(stats, rubric), weights=inception_weights, device=device,
-        cache_dir=cache_dir, compute_metrics=not no_metrics, run_sampler=not no_sandbox,
-        sandbox_backend=sandbox_backend, progress=not quiet, keep_work=keep_work,
-    )
-    _preflight(ctx)
-    summary = run_batch(
-        submissions, ctx, out_dir, jobs=jobs, force=force,
-        times=read_times_csv(times_csv) if times_csv else None,
-        command=shlex.join(["grader", *sys.argv[1:]]), only=set(only) or None,
-    )
+    with scratch_dir(rubric.limits.max_total_bytes * max(1, jobs), prefix="grader-run-") as tmp:
+        ctx = GradingContext(
+            rubric=rubric, work_root=out_dir / "work" if keep_work else Path(tmp),
+            assets_root=out_dir / "students", stats_overrides=stats_for_rubric(stats, rubric),
+            weights=inception_weights, device=device, cache_dir=cache_dir, compute_metrics=not no_metrics,
+            run_sampler=not no_sandbox, sandbox_backend=sandbox_backend, progress=not quiet, keep_work=keep_work,
+        )
+        _preflight(ctx)
+        summary = run_batch(
+            submissions, ctx, out_dir, jobs=jobs, force=force,
+            times=read_times_csv(times_csv) if times_csv else None,
+            command=shlex.join(["grader", *sys.argv[1:]]), only=set(only) or None,
+        )
     by_status: dict[str, int] = {}
     for r in summary.results:
         by_status[r.status] = by_status.get(r.status, 0) + 1
