@@ -10,7 +10,13 @@ from torch import nn
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(channels, 32), channels)
+    """At most 32 groups and at least 4 channels a group (when there are 4). One channel a
+    group would be instance norm, which erases each image's mean brightness from the features:
+    tiny widths then sample flat gray images."""
+    groups = math.gcd(channels, 32)
+    while groups > 1 and channels // groups < 4:
+        groups //= 2
+    return nn.GroupNorm(groups, channels)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
