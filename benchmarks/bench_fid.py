@@ -39,6 +39,8 @@ print(float(get_fid_from_directory(sys.argv[1], sys.argv[2], device=torch.device
 
 
 def run(label: str, command: list[str], n: int, env: dict | None = None) -> dict:
+    # A child's ru_maxrss starts from its parent's RSS at fork (Linux carries the high-water
+    # mark over exec), so the parent stays small: it never imports torch.
     load = os.getloadavg()[0]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -81,8 +83,7 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], help="run labels to leave out")
     args = parser.parse_args()
 
-    from grader.datasets import load_mnist
-    from grader.metrics import FidEngine, gray_to_rgb, save_stats
+    from grader.datasets import load_mnist  # (this process never imports torch, see run())
 
     args.out.mkdir(parents=True, exist_ok=True)
     test_digits, _ = load_mnist(args.mnist, "test")
@@ -91,11 +92,10 @@ def main() -> None:
 
     stats = args.out / f"mnist_train_{args.reference_digits}.npz"
     if not stats.exists():  # not timed: the reference the FIDs are measured against
-        train_digits, _ = load_mnist(args.mnist, "train")
-        engine = FidEngine("pytorch-gan-metrics", weights=args.weights, device=args.device,
-                           cache_dir=args.out / "reference-cache")
-        digits = gray_to_rgb(train_digits[: args.reference_digits])
-        save_stats(stats, *engine.array_statistics(digits))
+        subprocess.run([sys.executable, "-m", "grader", "stats", str(args.mnist), "-o", str(stats),
+                        "--limit", str(args.reference_digits), "--device", args.device,
+                        "--inception-weights", str(args.weights),
+                        "--cache-dir", str(args.out / "reference-cache")], check=True)
 
     torch_home = args.out / "torch_home"
     hub_file = torch_home / "hub" / "checkpoints" / WEIGHTS_FILENAME

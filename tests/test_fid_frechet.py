@@ -73,13 +73,13 @@ def test_eigen_route_equals_scipy_sqrtm_on_real_covariances(real_features):
 
 def test_small_n_is_finite_and_symmetric(real_features):
     """N < 2048 (rank-deficient on both sides): finite, and the same either way round."""
-    mu1, s1 = feature_statistics(real_features[:60])
-    mu2, s2 = feature_statistics(real_features[60:120])
-    forward = frechet_distance(mu1, s1, mu2, s2)  # sqrtm of s2
-    backward = frechet_distance(mu2, s2, mu1, s1)  # sqrtm of s1: a different computation
+    first = ReferenceStats(*feature_statistics(real_features[:60]))
+    second = ReferenceStats(*feature_statistics(real_features[60:120]))
+    forward = second.distance(first.mu, first.sigma)  # through sqrtm of the second
+    backward = first.distance(second.mu, second.sigma)  # sqrtm of the first: other numbers
     assert np.isfinite(forward) and forward > 0
-    assert forward == pytest.approx(backward, rel=1e-6)
-    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-6 * forward)
+    assert forward == pytest.approx(backward, rel=1e-9)
+    assert first.distance(first.mu, first.sigma) == pytest.approx(0, abs=1e-9 * forward)
 
 
 def test_reference_keeps_its_square_root(tmp_path, real_features):
