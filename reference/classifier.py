@@ -19,13 +19,10 @@ from reference.data import load_mnist_digits
 from reference.plots import plot_losses
 from reference.training import (
     BatchOrder,
-    check_same_config,
-    latest_checkpoint,
-    load_checkpoint,
     resolve_device,
-    restore_rng,
-    rng_state,
+    resume_training,
     save_checkpoint,
+    training_state,
 )
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
@@ -98,21 +95,11 @@ def train_classifier(
     model = DigitCNN(width).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    step, losses = 0, []
-    if (resume := latest_checkpoint(out)) is not None:
-        state = load_checkpoint(resume, KIND)
-        check_same_config(state["config"], config, resume)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state["rng"], generator)
-        step, losses = state["step"], state["losses"]
+    parts = {"model": model, "optimizer": optimizer}
+    step, losses = resume_training(out, KIND, config, parts, generator, [])
 
     def snapshot() -> dict:
-        return {
-            "kind": KIND, "config": config, "step": step, "losses": losses,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": rng_state(generator),
-        }
+        return training_state(KIND, config, step, losses, parts, generator)
 
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="classifier", disable=not progress)

@@ -16,13 +16,12 @@ from reference.images import save_grid, to_uint8, write_pngs
 from reference.plots import plot_losses
 from reference.training import (
     BatchOrder,
-    check_same_config,
     latest_checkpoint,
     load_checkpoint,
     resolve_device,
-    restore_rng,
-    rng_state,
+    resume_training,
     save_checkpoint,
+    training_state,
 )
 
 KIND = "dcgan"
@@ -131,23 +130,11 @@ def train_dcgan(
     opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
     rng = torch.Generator().manual_seed(seed)
-    step, curves = 0, {"generator": [], "discriminator": []}
-    if (resume := latest_checkpoint(out)) is not None:
-        state = load_checkpoint(resume, KIND)
-        check_same_config(state["config"], config, resume)
-        generator_net.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        restore_rng(state["rng"], rng)
-        step, curves = state["step"], state["losses"]
+    parts = {"generator": generator_net, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d}
+    step, curves = resume_training(out, KIND, config, parts, rng, {"generator": [], "discriminator": []})
 
     def snapshot() -> dict:
-        return {
-            "kind": KIND, "config": config, "step": step, "losses": curves,
-            "generator": generator_net.state_dict(), "discriminator": discriminator.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng_state(rng),
-        }
+        return training_state(KIND, config, step, curves, parts, rng)
 
     bce = nn.BCELoss()
     real_label = torch.ones(batch_size, device=dev)

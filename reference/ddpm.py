@@ -20,13 +20,12 @@ from reference.images import save_grid, to_uint8, write_pngs
 from reference.plots import plot_losses
 from reference.training import (
     BatchOrder,
-    check_same_config,
     latest_checkpoint,
     load_checkpoint,
     resolve_device,
-    restore_rng,
-    rng_state,
+    resume_training,
     save_checkpoint,
+    training_state,
 )
 from reference.unet import UNet
 
@@ -177,22 +176,11 @@ def train_ddpm(
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    step, losses = 0, []
-    if (resume := latest_checkpoint(out)) is not None:
-        state = load_checkpoint(resume, KIND)
-        check_same_config(state["config"], config, resume)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state["rng"], generator)
-        step, losses = state["step"], state["losses"]
+    parts = {"model": model, "ema": ema, "optimizer": optimizer}
+    step, losses = resume_training(out, KIND, config, parts, generator, [])
 
     def snapshot() -> dict:
-        return {
-            "kind": KIND, "config": config, "step": step, "losses": losses,
-            "model": model.state_dict(), "ema": ema.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": rng_state(generator),
-        }
+        return training_state(KIND, config, step, losses, parts, generator)
 
     model.train()
     bar = tqdm(total=steps, initial=step, desc="ddpm", disable=not progress)

@@ -126,3 +126,24 @@ def check_same_config(saved: dict, wanted: dict, path: Path) -> None:
             f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in differing.items()
         )
         raise GraderError(f"cannot resume from {path}: {detail}; use a new --out folder")
+
+
+def resume_training(out: Path | str, kind: str, config: dict, parts: dict, generator: torch.Generator,
+                    losses):
+    """Load the newest checkpoint in `out` into `parts` (modules and optimizers by name) and
+    the RNG; returns (step, losses) to continue from, or (0, losses) for a fresh start."""
+    resume = latest_checkpoint(out)
+    if resume is None:
+        return 0, losses
+    state = load_checkpoint(resume, kind)
+    check_same_config(state["config"], config, resume)
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    restore_rng(state["rng"], generator)
+    return state["step"], state["losses"]
+
+
+def training_state(kind: str, config: dict, step: int, losses, parts: dict, generator: torch.Generator) -> dict:
+    """Everything a resumed run needs, as saved by save_checkpoint."""
+    return {"kind": kind, "config": config, "step": step, "losses": losses,
+            **{name: part.state_dict() for name, part in parts.items()}, "rng": rng_state(generator)}
