@@ -155,6 +155,7 @@ def test_one_image_gives_nan_with_a_warning(tmp_path, tiny, reference, inception
     result = _engine(inception_weights, tmp_path / "c").fid(list_images(tiny)[:1], reference)
     assert math.isnan(result.fid) and result.n == 1
     assert "at least 2 images" in result.warnings[0]
+    assert result.to_dict()["fid"] is None  # valid JSON, not NaN
 
 
 def test_bad_stats_fail_before_any_forward_pass(tmp_path, tiny, inception_weights):

@@ -50,7 +50,11 @@ class FidResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON-ready data (an undefined FID is None, not NaN)."""
+        data = asdict(self)
+        if math.isnan(self.fid):
+            data["fid"] = None
+        return data
 
 
 def small_n_warning(n: int) -> str | None:
