@@ -8,6 +8,7 @@ A failing stage becomes a finding on that student; it never escapes to sink a ba
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 import shutil
@@ -212,8 +213,11 @@ def _measure(name: str, metric, images: list[Path], ctx: GradingContext) -> Metr
     engine = ctx.engine(metric.backend)
     with ctx._forward_lock:  # one model on one device: students take turns
         fid = engine.fid(images, stats)
-    result.value = fid.fid
     result.provenance = dict(fid.provenance)
+    if math.isnan(fid.fid):  # fewer than two images: FID is undefined, never a number to score
+        result.skipped = "; ".join(fid.warnings) or "FID is undefined for this set"
+        return result
+    result.value = fid.fid
     result.warnings = list(fid.warnings)
     return result
 
