@@ -142,9 +142,11 @@ def write_hw3_submission(out_dir: Path, student_id: str, digits: np.ndarray, gri
         blurred = [np.asarray(Image.fromarray(d).filter(ImageFilter.GaussianBlur(1.6))) for d in digits]
         noise = np.random.default_rng(1).normal(0, 40, digits.shape)
         images = np.clip(np.stack(blurred) + noise, 0, 255).astype(np.uint8)
+    # Small example sets still lose (or corrupt) an image that exists.
+    drop = min(variant["drop"], len(images)) if variant.get("drop") else None
+    corrupt = min(variant["corrupt"], len(images)) if variant.get("corrupt") else None
     paths.append(write_images_zip(out_dir / f"{student_id}.zip", images, folder=variant.get("folder", ""),
-                                  junk=variant.get("junk", False), corrupt=variant.get("corrupt"),
-                                  drop=variant.get("drop")))
+                                  junk=variant.get("junk", False), corrupt=corrupt, drop=drop))
     paths.append(write_source_zip(out_dir / f"{student_id}_code.zip", with_weights=variant.get("weights", False)))
     if not variant.get("no_grid"):
         paths.append(write_process_grid(out_dir / f"{student_id}_process.png", grid_digits))
