@@ -98,7 +98,7 @@ def run_batch(
                     sub, key, skey = pending.pop(future)
                     result = future.result()  # grade_submission never raises for student problems
                     result.submission = ", ".join(sub.display_name(p) for p in sub.items)
-                    result.input_hash = key
+                    result.grading_key = key
                     store.put(result, key, skey, run_id)
                     _render_student(result, ctx, out_dir, run)
                     summary.graded.append(sub.student_id)

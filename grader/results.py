@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from grader.findings import Finding, has_failures
 
@@ -37,6 +37,7 @@ class MetricResult(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict)  # backend, version, sha256s, N, device
     warnings: list[str] = Field(default_factory=list)
     skipped: str | None = None  # why it was not computed
+    details: dict[str, Any] = Field(default_factory=dict)  # report data (histograms, flagged names)
 
 
 class GradeLine(BaseModel):
@@ -71,7 +72,9 @@ class StudentResult(BaseModel):
     student_id: str
     status: Literal["clean", "problems", "error"] = "clean"
     submission: str = ""  # path of the submission as discovered, relative to the submissions dir
-    input_hash: str = ""  # content hash of the submission's files
+    # What the stored checks depend on (submission content, rubric check sections, TA files,
+    # options); records written before the rename carry it as input_hash.
+    grading_key: str = Field("", validation_alias=AliasChoices("grading_key", "input_hash"))
     rubric_hash: str = ""
     findings: list[Finding] = Field(default_factory=list)
     artifacts: list[ArtifactResult] = Field(default_factory=list)
