@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from grader.findings import error, info, warning
-from grader.report import student_dir_name, write_previews
+from grader.layout import student_dir_name
+from grader.report import write_previews
 from grader.results import (
     ArtifactResult,
     Grade,

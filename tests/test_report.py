@@ -14,14 +14,14 @@ import pytest
 import report_samples as samples
 from PIL import Image
 
+from grader.codes import CODES
+from grader.layout import student_dir_name
 from grader.report import (
     render_all,
     render_class_page,
     render_student_page,
-    student_dir_name,
     write_previews,
 )
-from grader.codes import CODES
 from grader.report.render import LOG_HEAD_CHARS, LOG_TAIL_CHARS
 from grader.results import SandboxRun
 from grader.rubric import load_rubric
