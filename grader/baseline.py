@@ -7,8 +7,9 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from grader.files import sha256_file
 from grader.intake.discover import Submission
-from grader.pipeline import GradingContext, grade_submission, sha256_file
+from grader.pipeline import GradingContext, grade_submission
 from grader.results import StudentResult
 
 

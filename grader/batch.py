@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader.intake.discover import Submission, apply_submission_times, discover
+from grader.layout import student_dir
 from grader.pipeline import (
     GradingContext,
     grade_submission,
@@ -25,7 +26,7 @@ from grader.pipeline import (
     submission_hash,
     tool_versions,
 )
-from grader.report.render import render_class_page, render_student_page, student_dir_name
+from grader.report.render import render_class_page, render_student_page
 from grader.results import RunInfo, StudentResult
 from grader.store import ResultStore
 
@@ -45,7 +46,7 @@ class BatchSummary:
 
 
 def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, run: RunInfo) -> None:
-    render_student_page(result, out_dir / "students" / student_dir_name(result.student_id), run=run, rubric=ctx.rubric)
+    render_student_page(result, student_dir(out_dir, result.student_id), run=run, rubric=ctx.rubric)
 
 
 def run_batch(
@@ -108,7 +109,7 @@ def run_batch(
         if only is None:
             summary.removed = store.remove_except({s.student_id for s in subs})
             for gone in summary.removed:
-                shutil.rmtree(out_dir / "students" / student_dir_name(gone), ignore_errors=True)
+                shutil.rmtree(student_dir(out_dir, gone), ignore_errors=True)
         run.finished_at = datetime.now(timezone.utc)
         store.finish_run(run_id, run)
         summary.results = store.all()

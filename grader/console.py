@@ -55,5 +55,5 @@ def print_student_result(result: StudentResult, rubric: Rubric) -> None:
 def _print_finding(f) -> None:
     mark, colour = MARK[f.severity]
     click.echo(f"    {click.style(mark, fg=colour)} {f.message}  [{f.code}]")
-    if f.hint and f.severity is not Severity.INFO:
-        click.echo(f"      fix: {f.hint}")
+    if f.severity is not Severity.INFO:
+        click.echo(f"      fix: {f.fix}")

@@ -12,3 +12,8 @@ class GraderError(Exception):
 
 class RubricError(GraderError):
     """The rubric YAML is invalid; the message names each YAML path and bad value."""
+
+
+class ConfigError(GraderError):
+    """The run cannot grade as configured (missing TA files or weights, an unusable device or
+    sandbox); found before any student is graded, every problem listed with its fix."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.findings import Severity
-from grader.report.render import student_dir_name
+from grader.layout import gradescope_file
 from grader.results import StudentResult
 
 GENERIC_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points",
@@ -111,7 +111,7 @@ def gradescope_results(result: StudentResult) -> dict:
     for f in result.findings:
         if f.severity is Severity.INFO:
             continue
-        text = f.message + (f"\nHow to fix: {f.hint}" if f.hint else "")
+        text = f"{f.message}\nHow to fix: {f.fix}"
         tests.append({"name": f"[{f.severity.value}] {f.code}" + (f" ({f.artifact})" if f.artifact else ""),
                       "score": 0, "max_score": 0, "output": text, "visibility": "visible"})
     output = f"Final grade {g.final:.2f} / {g.max_points:g}" if g else "Not graded: " + result.status
@@ -121,7 +121,7 @@ def gradescope_results(result: StudentResult) -> dict:
 def write_gradescope(results: list[StudentResult], out_dir: Path) -> list[Path]:
     written = []
     for r in results:
-        path = out_dir / student_dir_name(r.student_id) / "results.json"
+        path = gradescope_file(out_dir, r.student_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(gradescope_results(r), indent=2) + "\n", encoding="utf-8")
         written.append(path)

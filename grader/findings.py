@@ -1,7 +1,8 @@
 """How every check speaks: a Finding with a stable code, a severity and a sentence.
 
 Codes are stable identifiers (``images.count``, ``zip.path_traversal``) that rubrics use
-for deductions and severity overrides, so never rename one without keeping the old name.
+for deductions and severity overrides; each is catalogued in codes.py, and a Finding with
+a code missing there is refused.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from grader import codes
 
 
 class Severity(str, Enum):
@@ -32,6 +35,22 @@ class Finding(BaseModel):
     artifact: str | None = None
     path: str | None = None
     hint: str | None = None  # how to fix it, in the student's terms
+
+    @field_validator("code")
+    @classmethod
+    def _catalogued(cls, code: str) -> str:
+        code = codes.canonical(code)
+        codes.lookup(code)  # KeyError for an uncatalogued code: a bug to fix, not a finding
+        return code
+
+    @property
+    def explanation(self) -> str:
+        return codes.lookup(self.code).explanation
+
+    @property
+    def fix(self) -> str:
+        """This finding's own hint, else the catalogue's."""
+        return self.hint or codes.lookup(self.code).hint
 
 
 def error(code: str, message: str, **kw) -> Finding:

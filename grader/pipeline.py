@@ -8,7 +8,6 @@ A failing stage becomes a finding on that student; it never escapes to sink a ba
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import platform
 import shutil
@@ -20,19 +19,18 @@ from importlib import metadata
 from pathlib import Path
 
 from grader import __version__
-from grader.checks.files import check_document, check_image_file
-from grader.checks.grid import check_process_grid
-from grader.checks.images import check_image_set
-from grader.checks.source import check_source
-from grader.errors import GraderError
+from grader.artifacts import CheckedArtifact, CheckRequest, handler_for
+from grader.errors import ConfigError
+from grader.files import sha256_file
 from grader.findings import Finding, apply_severity_overrides, error, warning
 from grader.intake.assign import assign, expand_bundle
 from grader.intake.discover import Submission
-from grader.intake.unpack import UnpackResult, scan_folder, unpack_zip
-from grader.report.previews import write_previews
-from grader.report.render import student_dir_name
+from grader.intake.unpack import unpack_zip
+from grader.layout import assets_dir, student_dir_name
+from grader.metrics.kinds import FidMetric, MetricInputs
+from grader.metrics.kinds import handler_for as metric_handler
 from grader.results import ArtifactResult, MetricResult, StudentResult
-from grader.rubric import FidMetric, Rubric
+from grader.rubric import Rubric
 from grader.scoring import score
 
 TOOL_PACKAGES = ("torch", "torchvision", "pytorch-gan-metrics", "pytorch-fid", "numpy", "scipy", "Pillow")
@@ -46,14 +44,6 @@ def tool_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def submission_hash(sub: Submission) -> str:
@@ -74,7 +64,7 @@ class GradingContext:
     rubric: Rubric
     work_root: Path  # scratch space; one folder per student
     assets_root: Path | None = None  # results/students: previews kept for reports
-    stats_overrides: dict[str, Path] = field(default_factory=dict)  # metric name -> stats file
+    stats_overrides: dict[str, Path] = field(default_factory=dict)  # metric name -> TA file
     weights: Path | None = None
     device: str | None = None
     cache_dir: Path | None = None
@@ -86,10 +76,12 @@ class GradingContext:
     keep_work: bool = False
     _engines: dict = field(default_factory=dict, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _forward_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    forward_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _metric_problems: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
-    def stats_path(self, name: str, metric: FidMetric) -> Path:
-        return self.stats_overrides.get(name) or self.rubric.resolve(metric.stats)
+    def override(self, name: str, default: Path) -> Path:
+        """The TA file a metric reads: `--stats NAME=PATH` when given, else the rubric's."""
+        return self.stats_overrides.get(name) or self.rubric.resolve(default)
 
     def engine(self, backend: str):
         """One Inception model per backend, loaded once, shared by every student."""
@@ -103,123 +95,90 @@ class GradingContext:
                 )
             return self._engines[backend]
 
-    def grading_key(self, input_hash: str) -> str:
+    def grading_key(self, submission_key: str) -> str:
         """What a stored check result depends on: the submission, the rubric's check sections,
         the TA files and the options (not scoring or times: those only re-score)."""
         h = hashlib.sha256()
-        h.update(input_hash.encode())
+        h.update(submission_key.encode())
         h.update(self.rubric.check_hash.encode())
-        for name, metric in sorted(self.rubric.metrics.items()):
-            if isinstance(metric, FidMetric):
-                stats = self.stats_path(name, metric)
-                h.update((sha256_file(stats) if stats.is_file() else "absent").encode())
+        for name, spec in sorted(self.rubric.metrics.items()):
+            for path in metric_handler(spec).ta_files(name, spec, self):
+                h.update((sha256_file(path) if path.is_file() else "absent").encode())
         h.update(f"metrics={self.compute_metrics};sampler={self.run_sampler}".encode())
         return h.hexdigest()
 
-    def metric_unavailable(self) -> str | None:
-        """Why FID cannot be computed at all (weights), or None."""
-        from grader.metrics.inception import resolve_weights
+    def metric_problems(self, name: str) -> list[str]:
+        """Why metric `name` cannot be computed with this configuration (remembered)."""
+        with self._engine_lock:
+            if name not in self._metric_problems:
+                spec = self.rubric.metrics[name]
+                self._metric_problems[name] = metric_handler(spec).preflight(name, spec, self)
+            return self._metric_problems[name]
 
-        try:
-            resolve_weights(self.weights)
-        except GraderError as exc:
-            return str(exc)
-        return None
+    def preflight(self, *, ta_files: bool = True) -> None:
+        """TA and configuration mistakes, found once before any student is graded: a
+        ConfigError (exit 2) listing every problem with its fix. `ta_files` False (a
+        student's `grader check`): metrics whose TA files are absent are skipped with the
+        reason instead."""
+        problems: list[str] = []
+        if self.compute_metrics:
+            for name in self.rubric.metrics if ta_files else ():
+                problems += self.metric_problems(name)
+            if any(metric_handler(s).needs_model for s in self.rubric.metrics.values()):
+                problems += _device_problems(self.device)
+        if self.rubric.sample is not None and self.run_sampler:
+            from grader.sandbox import sandbox_problems
+
+            problems += sandbox_problems(self.rubric.sample, self.sandbox_backend)
+        if problems:
+            raise ConfigError("\n".join(problems))
 
 
-@dataclass
-class _ArtifactState:
-    result: ArtifactResult
-    images: list[Path] = field(default_factory=list)  # for image sets
-    root: Path | None = None  # unpacked content
+def _device_problems(device: str | None) -> list[str]:
+    if device is None:
+        return []
+    from grader.errors import GraderError
+    from grader.metrics.fid import resolve_device
 
-
-def _unpack(item: Path, dest: Path, ctx: GradingContext, artifact: str, *, flat: bool, forbid_junk: bool) -> UnpackResult:
-    if item.is_dir():
-        return scan_folder(item, artifact=artifact, flat=flat, forbid_junk=forbid_junk)
-    return unpack_zip(item, dest, ctx.rubric.limits, artifact=artifact, flat=flat, forbid_junk=forbid_junk)
+    try:
+        resolve_device(device)
+    except GraderError as exc:
+        return [f"{exc} (pass --device cpu, or grade on a machine with a GPU)"]
+    return []
 
 
 def _check_artifact(name: str, item: Path, shown: str, work: Path, assets: Path | None,
-                    ctx: GradingContext, findings: list[Finding]) -> _ArtifactState:
-    spec = ctx.rubric.artifacts[name]
-    result = ArtifactResult(name=name, title=spec.title or name, kind=spec.kind, status="ok", submitted_as=shown)
-    state = _ArtifactState(result=result)
-    own: list[Finding] = []
-    if spec.kind == "image_set":
-        unpacked = _unpack(item, work / name, ctx, name, flat=spec.flat, forbid_junk=spec.forbid_junk)
-        own += unpacked.findings
-        if not unpacked.fatal:
-            report = check_image_set(unpacked.root, spec, artifact=name, files=unpacked.files, progress=False)
-            own += report.findings
-            state.images, state.root = report.images, unpacked.root
-            result.count = report.count
-            if assets is not None and report.images:
-                written = write_previews(report.images, assets / name)
-                result.previews = [p.relative_to(assets.parent).as_posix() for p in written]
-    elif spec.kind == "source":
-        unpacked = _unpack(item, work / name, ctx, name, flat=False, forbid_junk=spec.forbid_junk)
-        own += unpacked.findings
-        if not unpacked.fatal:
-            own += check_source(unpacked.root, unpacked.files, spec, artifact=name)
-            state.root = unpacked.root
-            result.count = len(unpacked.files)
-    elif spec.kind == "process_grid":
-        report = check_process_grid(item, spec, artifact=name)
-        own += report.findings
-        result.details = {"layout": report.layout, "noise": report.noise}
-        if assets is not None:
-            (assets / name).mkdir(parents=True, exist_ok=True)
-            copy = assets / name / "process.png"
-            shutil.copyfile(item, copy)
-            result.previews = [copy.relative_to(assets.parent).as_posix()]
-    elif spec.kind == "image":
-        own += check_image_file(item, spec, artifact=name, shown=shown)
-        if assets is not None and not own:
-            (assets / name).mkdir(parents=True, exist_ok=True)
-            copy = assets / name / f"image{item.suffix.lower()}"
-            shutil.copyfile(item, copy)
-            result.previews = [copy.relative_to(assets.parent).as_posix()]
-    elif spec.kind == "document":
-        own += check_document(item, spec, artifact=name, shown=shown)
-    own = apply_severity_overrides(own, ctx.rubric.severity)
-    if any(f.severity.fails for f in own):
+                    rubric: Rubric) -> CheckedArtifact:
+    spec = rubric.artifacts[name]
+    handler = handler_for(spec)
+    result = ArtifactResult(name=name, title=spec.title or name, kind=spec.kind, status="ok",
+                            submitted_as=shown)
+    request = CheckRequest(name=name, item=item, shown=shown, work=work, limits=rubric.limits)
+    checked = handler.check(spec, request, result)
+    checked.findings = apply_severity_overrides(checked.findings, rubric.severity)
+    if any(f.severity.fails for f in checked.findings):
         result.status = "problems"
-    findings += own
-    return state
+    if assets is not None:
+        from grader.report.previews import keep_previews
+
+        result.previews = keep_previews(handler.preview_sources(checked), assets / name,
+                                        copy_as=handler.preview_copy, relative_to=assets.parent)
+    return checked
 
 
-def _measure(name: str, metric, images: list[Path], ctx: GradingContext) -> MetricResult:
-    result = MetricResult(name=name, kind=metric.kind, title=metric.title or name, artifact=metric.artifact)
+def _measure(name: str, spec, inputs: MetricInputs, ctx: GradingContext) -> tuple[MetricResult, list[Finding]]:
+    handler = metric_handler(spec)
     if not ctx.compute_metrics:
+        result = handler.new_result(name, spec)
         result.skipped = "metrics were turned off for this run (--no-metrics)"
-        return result
-    if not isinstance(metric, FidMetric):
-        result.skipped = f"metric kind {metric.kind!r} needs the TA's evaluator; not available in this version"
-        return result
-    if not images:
-        result.skipped = "no readable images to measure"
-        return result
-    stats = ctx.stats_path(name, metric)
-    if not stats.is_file():
-        result.skipped = (
-            f"reference statistics not found: {stats} (the TAs publish it; put it there or pass --stats {name}=PATH)"
-        )
-        return result
-    why = ctx.metric_unavailable()
-    if why is not None:
-        result.skipped = why
-        return result
-    engine = ctx.engine(metric.backend)
-    with ctx._forward_lock:  # one model on one device: students take turns
-        fid = engine.fid(images, stats)
-    result.provenance = dict(fid.provenance)
-    if math.isnan(fid.fid):  # fewer than two images: FID is undefined, never a number to score
-        result.skipped = "; ".join(fid.warnings) or "FID is undefined for this set"
-        return result
-    result.value = fid.fid
-    result.warnings = list(fid.warnings)
-    return result
+        return result, []
+    problems = ctx.metric_problems(name)
+    if problems:  # `grader check` without the TA's files: say why, compute nothing
+        result = handler.new_result(name, spec)
+        result.skipped = "; ".join(problems)
+        return result, []
+    outcome = handler.measure(name, spec, inputs, ctx)
+    return outcome.result, outcome.findings
 
 
 def score_key(rubric: Rubric, sub: Submission) -> str:
@@ -245,7 +204,7 @@ def grade_submission(sub: Submission, ctx: GradingContext) -> StudentResult:
     work = ctx.work_root / student_dir_name(sub.student_id)
     assets = None
     if ctx.assets_root is not None:
-        assets = ctx.assets_root / student_dir_name(sub.student_id) / "assets"
+        assets = assets_dir(ctx.assets_root, sub.student_id)
         shutil.rmtree(assets, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -265,7 +224,8 @@ def grade_submission(sub: Submission, ctx: GradingContext) -> StudentResult:
     return result
 
 
-def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, work: Path, assets: Path | None) -> None:
+def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, work: Path,
+                assets: Path | None) -> None:
     rubric = ctx.rubric
     items, names = list(sub.items), dict(sub.item_names)
     if expand_bundle(items, rubric):
@@ -275,31 +235,40 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
         names = {}
     assignment = assign(items, rubric, display_names=names, partial=ctx.partial)
     result.findings += assignment.findings
-    states: dict[str, _ArtifactState] = {}
+    inputs = MetricInputs(student_id=sub.student_id, images={}, roots={}, files={})
+    checked: dict[str, CheckedArtifact] = {}
     for name, spec in rubric.artifacts.items():
         item = assignment.artifacts.get(name)
         if item is None:
             status = "not_given" if ctx.partial else "missing"
-            result.artifacts.append(ArtifactResult(name=name, title=spec.title or name, kind=spec.kind, status=status))
+            result.artifacts.append(ArtifactResult(name=name, title=spec.title or name, kind=spec.kind,
+                                                   status=status))
             continue
-        shown = names.get(item, item.name)
-        states[name] = _check_artifact(name, item, shown, work, assets, ctx, result.findings)
-        result.artifacts.append(states[name].result)
+        checked[name] = _check_artifact(name, item, names.get(item, item.name), work, assets, rubric)
+        result.artifacts.append(checked[name].result)
+        result.findings += checked[name].findings
+        if checked[name].root is not None:
+            inputs.roots[name] = checked[name].root
+        if checked[name].file is not None:
+            inputs.files[name] = checked[name].file
+        inputs.images[name] = checked[name].images
 
-    images_for = {name: s.images for name, s in states.items()}
     if rubric.sample is not None and ctx.run_sampler and not ctx.partial:
-        _run_sampler(result, states, images_for, work, ctx)
+        _run_sampler(result, inputs, work, ctx)
 
-    for name, metric in rubric.metrics.items():
+    for name, spec in rubric.metrics.items():
         try:
-            result.metrics.append(_measure(name, metric, images_for.get(metric.artifact, []), ctx))
+            metric, found = _measure(name, spec, inputs, ctx)
         except (MemoryError, RuntimeError, OSError, ValueError) as exc:
-            result.metrics.append(MetricResult(name=name, kind=metric.kind, artifact=metric.artifact,
-                                               skipped=f"failed: {type(exc).__name__}: {exc}"))
-            result.findings.append(error("metric.failed", f"{name} could not be computed: {exc}", artifact=metric.artifact))
+            metric, found = MetricResult(name=name, kind=spec.kind, artifact=spec.artifact,
+                                         skipped=f"failed: {type(exc).__name__}: {exc}"), []
+            result.findings.append(error("metric.failed", f"{name} could not be computed: {exc}",
+                                         artifact=spec.artifact))
             result.traceback = traceback.format_exc()
-        for text in result.metrics[-1].warnings:
-            result.findings.append(warning(f"metric.{name}.warning", text, artifact=metric.artifact))
+        result.metrics.append(metric)
+        result.findings += found
+        for text in metric.warnings:
+            result.findings.append(warning("metric.warning", f"{name}: {text}", artifact=spec.artifact))
 
     result.findings = apply_severity_overrides(result.findings, rubric.severity)
     if not ctx.partial:
@@ -307,22 +276,21 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
                              submitted_at=sub.submitted_at, submitted_at_source=sub.submitted_at_source)
 
 
-def _run_sampler(result: StudentResult, states: dict[str, _ArtifactState], images_for: dict[str, list[Path]],
-                 work: Path, ctx: GradingContext) -> None:
+def _run_sampler(result: StudentResult, inputs: MetricInputs, work: Path, ctx: GradingContext) -> None:
     """Re-run the student's sampler in the sandbox: to grade what the code produces
     (replace_submitted) and/or to audit that the uploaded images came from it."""
+    from grader.checks.images import check_image_set
     from grader.sandbox import audit_against_submitted, audit_spec, run_sampler
 
     spec = ctx.rubric.sample
-    source = states.get(spec.source)
-    if source is None or source.root is None:
+    source = inputs.roots.get(spec.source)
+    if source is None:
         result.findings.append(error("sandbox.no_source", "the sampler could not run: no usable source code",
                                      artifact=spec.source))
         return
     # An audit alone needs only audit.count images; grading the regenerated set needs them all.
     run_spec = spec if spec.replace_submitted or spec.audit is None else audit_spec(spec)
-    out = work / "_sampled"
-    outcome = run_sampler(run_spec, source.root, out, backend=ctx.sandbox_backend)
+    outcome = run_sampler(run_spec, source, work / "_sampled", backend=ctx.sandbox_backend)
     result.sandbox = outcome.run
     result.findings += outcome.findings
     label = f"{spec.produces} (regenerated)"
@@ -335,10 +303,10 @@ def _run_sampler(result: StudentResult, states: dict[str, _ArtifactState], image
             backend = next((m.backend for m in ctx.rubric.metrics.values()
                             if isinstance(m, FidMetric) and m.artifact == spec.produces), "pytorch-gan-metrics")
             fid = _set_fid(ctx, backend)
-        result.findings += audit_against_submitted(outcome.output_dir, images_for.get(spec.produces, []),
+        result.findings += audit_against_submitted(outcome.output_dir, inputs.images.get(spec.produces, []),
                                                    spec.audit, fid=fid, artifact=spec.produces)
     if spec.replace_submitted:
-        images_for[spec.produces] = report.images
+        inputs.images[spec.produces] = report.images
 
 
 def _set_fid(ctx: GradingContext, backend: str):
@@ -347,7 +315,7 @@ def _set_fid(ctx: GradingContext, backend: str):
 
     def fid(a: list[Path], b: list[Path]) -> float:
         engine = ctx.engine(backend)
-        with ctx._forward_lock:
+        with ctx.forward_lock:
             return frechet_distance(*engine.statistics(a), *engine.statistics(b))
 
     return fid

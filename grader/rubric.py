@@ -14,163 +14,40 @@ import re
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from grader.artifacts import KINDS as ARTIFACT_KINDS
+from grader.artifacts import (
+    Artifact,
+    DocumentArtifact,
+    ImageArtifact,
+    ImageSetArtifact,
+    ProcessGridArtifact,
+    SourceArtifact,
+)
 from grader.errors import RubricError
 from grader.findings import Severity
+from grader.metrics.kinds import KINDS as METRIC_KINDS
+from grader.metrics.kinds import EvaluatorMetric, FidMetric, Metric
+from grader.schema import Strict, UnpackLimits
 
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a typo in a rubric must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-# ---------------------------------------------------------------- intake limits
-
-
-class UnpackLimits(Strict):
-    """Caps for extracting an untrusted zip; a rubric may raise or lower them."""
-
-    max_total_bytes: int = Field(2 * 1024**3, gt=0)  # sum of declared uncompressed sizes
-    max_entry_bytes: int = Field(512 * 1024**2, gt=0)
-    max_entries: int = Field(50_000, gt=0)
-    # Deflate tops out near 1032:1; PNGs barely compress, text about 3-5:1. 100:1 on an
-    # entry over 1 MiB is a bomb, not homework.
-    max_ratio: float = Field(100.0, gt=1)
-    ratio_min_bytes: int = Field(1024**2, ge=0)  # ratios of tiny entries are not checked
-
-
-# ---------------------------------------------------------------- artifacts
-
-
-Container = Literal["zip", "folder", "file", "any"]
-
-
-class ArtifactBase(Strict):
-    title: str = ""
-    description: str = ""
-    required: bool = True
-    # Glob patterns (case-insensitive) on the name of the file or folder as submitted,
-    # e.g. ["*.zip"], ["gan*", "*gan*"]. Artifacts whose names collide (HW3's two zips,
-    # both named by student id) are told apart by content: see intake/assign.py.
-    match: list[str] = Field(default_factory=lambda: ["*"])
-    container: Container = "any"
-
-
-class ImageSetArtifact(ArtifactBase):
-    kind: Literal["image_set"]
-    count: int | None = Field(None, gt=0)
-    # Python format pattern for exact names, with {index}: "{index:05d}.png" -> 00001.png.
-    # None: free names (HW9), only the count and the image rules are checked.
-    names: str | None = None
-    first_index: int = 1
-    formats: list[str] = Field(default_factory=lambda: ["PNG"])  # by content, PIL names
-    size: tuple[int, int] | None = None  # (width, height)
-    modes: list[str] | None = None  # PIL modes allowed, e.g. ["RGB"]
-    flat: bool = True  # no subdirectories inside the container
-    forbid_junk: bool = True  # __MACOSX/, .DS_Store, Thumbs.db are findings
-    allow_duplicates: bool = False  # byte-identical images
-    max_pixels: int = Field(4096 * 4096, gt=0)  # refuse decompression bombs from the header
-
-    @field_validator("names")
-    @classmethod
-    def _names_pattern(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            v.format(index=1)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"must be a format pattern using {{index}}, e.g. '{{index:05d}}.png' ({exc})")
-        if "{index" not in v:
-            raise ValueError("must contain {index}, e.g. '{index:05d}.png'")
-        return v
-
-    def expected_names(self) -> list[str] | None:
-        if self.names is None or self.count is None:
-            return None
-        return [self.names.format(index=i) for i in range(self.first_index, self.first_index + self.count)]
-
-
-class SourceArtifact(ArtifactBase):
-    kind: Literal["source"]
-    readme: list[str] = Field(default_factory=lambda: ["readme*.md", "readme*.txt", "readme*.pdf", "readme"])
-    code: list[str] = Field(default_factory=lambda: ["*.py", "*.ipynb"])
-    # Weights and data sets are not allowed in a source zip (HW3).
-    forbid: list[str] = Field(
-        default_factory=lambda: [
-            "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.onnx", "*.npz", "*.npy",
-            "*-ubyte", "*-ubyte.gz", "*.idx3-ubyte", "*.pkl", "*.tar", "*.tar.gz", "*.zip",
-        ]
-    )
-    max_bytes: int | None = Field(50 * 1024**2, gt=0)
-    forbid_junk: bool = True
-
-
-class ProcessGridArtifact(ArtifactBase):
-    kind: Literal["process_grid"]
-    rows: int = Field(8, gt=0)
-    cols: int = Field(8, gt=1)
-    tile: tuple[int, int] = (28, 28)  # (width, height)
-    paddings: list[int] = Field(default_factory=lambda: [0, 2])
-    direction: Literal["noise_to_clean", "clean_to_noise"] = "noise_to_clean"
-    content: Literal["mnist", "generic"] = "generic"
-    # Tolerance for small increases of noise along a row (relative to the row's range).
-    monotonic_tolerance: float = Field(0.1, ge=0, le=1)
-    formats: list[str] = Field(default_factory=lambda: ["PNG"])
-
-
-class ImageArtifact(ArtifactBase):
-    """A single picture: a sample grid, a loss plot."""
-
-    kind: Literal["image"]
-    formats: list[str] = Field(default_factory=lambda: ["PNG", "JPEG"])
-    size: tuple[int, int] | None = None
-    min_size: tuple[int, int] | None = None
-    max_pixels: int = Field(8192 * 8192, gt=0)
-
-
-class DocumentArtifact(ArtifactBase):
-    """A report (pdf/md/txt): checked for presence and size only."""
-
-    kind: Literal["document"]
-    max_bytes: int | None = Field(50 * 1024**2, gt=0)
-
-
-Artifact = Annotated[
-    ImageSetArtifact | SourceArtifact | ProcessGridArtifact | ImageArtifact | DocumentArtifact,
-    Field(discriminator="kind"),
+# The kinds' models live beside their handlers; re-exported for code that reads rubrics.
+__all__ = [
+    "DocumentArtifact",
+    "EvaluatorMetric",
+    "FidMetric",
+    "ImageArtifact",
+    "ImageSetArtifact",
+    "ProcessGridArtifact",
+    "Rubric",
+    "SourceArtifact",
+    "UnpackLimits",
+    "load_rubric",
+    "parse_rubric",
 ]
-
-
-# ---------------------------------------------------------------- metrics
-
-
-class FidMetric(Strict):
-    kind: Literal["fid"]
-    artifact: str  # an image_set artifact (or a sampled one)
-    backend: Literal["pytorch-gan-metrics", "pytorch-fid"] = "pytorch-gan-metrics"
-    stats: Path  # TA-published reference statistics (npz with mu, sigma); relative to rubric
-    dims: Literal[2048] = 2048
-    title: str = ""
-
-
-class EvaluatorMetric(Strict):
-    """Lab6: accuracy of a TA-provided classifier on generated images vs their conditions."""
-
-    kind: Literal["evaluator_accuracy"]
-    artifact: str
-    weights: Path  # the TA's evaluator weights; never shipped with the project
-    labels: Path  # e.g. test.json
-    objects: Path | None = None  # objects.json mapping names to class indices
-    title: str = ""
-
-
-Metric = Annotated[FidMetric | EvaluatorMetric, Field(discriminator="kind")]
-
 
 # ---------------------------------------------------------------- sampling (sandbox)
 
@@ -299,8 +176,9 @@ class Rubric(Strict):
         for name, metric in self.metrics.items():
             if metric.artifact not in self.artifacts:
                 problems.append(f"metrics.{name}.artifact: unknown artifact {metric.artifact!r}")
-            elif self.artifacts[metric.artifact].kind != "image_set":
-                problems.append(f"metrics.{name}.artifact: {metric.artifact!r} is not an image_set")
+            elif self.artifacts[metric.artifact].kind not in type(metric).artifact_kinds:
+                wanted = " or ".join(type(metric).artifact_kinds)
+                problems.append(f"metrics.{name}.artifact: {metric.artifact!r} is not an {wanted}")
         for i, band in enumerate(self.scoring.bands):
             if band.metric not in self.metrics:
                 problems.append(f"scoring.bands.{i}.metric: unknown metric {band.metric!r}")
@@ -350,7 +228,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-_KINDS = {"image_set", "source", "process_grid", "image", "document", "fid", "evaluator_accuracy"}
+_KINDS = set(ARTIFACT_KINDS) | set(METRIC_KINDS)  # discriminator tags pydantic puts in error paths
 
 
 def parse_rubric(text: str, source: str = "<rubric>", path: Path | None = None) -> Rubric:

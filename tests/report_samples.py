@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from grader.findings import error, info, warning
-from grader.report import student_dir_name, write_previews
+from grader.layout import student_dir_name
+from grader.report import write_previews
 from grader.results import (
     ArtifactResult,
     Grade,
@@ -170,7 +171,7 @@ def build_class(out_dir: Path, digits: np.ndarray, work: Path) -> SampleClass:
             warning("zip.junk", "removed 3 macOS entries: __MACOSX/, .DS_Store",
                     artifact="images", path="__MACOSX/._00001.png",
                     hint="Zip from a terminal to leave them out."),
-            info("source.notebook_only", "the source has notebooks but no .py file",
+            info("submission.optional_absent", "the source has notebooks but no .py file",
                  artifact="source", hint="Export the notebook as a script as well."),
         ],
         artifacts=[images_artifact(FINDINGS, 30, 100, status="problems",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grader.checks.grid import CLEAN_MAX, NOISE_MIN, check_process_grid, noise_heatmap_png
+from grader.checks.grid import CLEAN_MAX, NOISE_MIN, check_process_grid
 from grader.checks.grid_synth import make_forward_diffusion_grid, snapshot_steps
 from grader.datasets import load_image_zip
 from grader.rubric import ProcessGridArtifact
@@ -288,12 +288,3 @@ def test_jpeg_is_the_wrong_format(tmp_path, tiles):
         f.message for f in report.findings if f.code == "grid.format"
     )
 
-
-def test_noise_heatmap_png(tmp_path, tiles):
-    report = run(tmp_path, gm.grid(tiles))
-    noise_heatmap_png(report, tmp_path / "noise.png")
-    with Image.open(tmp_path / "noise.png") as im:
-        assert im.format == "PNG" and im.width < 400 and im.height < 250
-    failed = run(tmp_path, gm.grid(tiles[:7]))
-    noise_heatmap_png(failed, tmp_path / "none.png")
-    assert (tmp_path / "none.png").stat().st_size > 0

@@ -434,7 +434,7 @@ def test_oversized_file_is_not_read(tmp_path):
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024**2))
     found = by_code(check_image_set(tmp_path, make_spec(max_pixels=1000)))
     assert found["images.file_too_large"].message == (
-        "1 file is too large to be an allowed image and was not read: 00006.png (2.1 MB)"
+        "1 file is too large to be an allowed image and was not read: 00006.png (2 MiB)"
     )
     assert found["images.file_too_large"].path == "00006.png"
 

@@ -14,14 +14,15 @@ import pytest
 import report_samples as samples
 from PIL import Image
 
+from grader.codes import CODES
+from grader.layout import student_dir_name
 from grader.report import (
     render_all,
     render_class_page,
     render_student_page,
-    student_dir_name,
     write_previews,
 )
-from grader.report.render import EXPLANATIONS, LOG_HEAD_CHARS, LOG_TAIL_CHARS
+from grader.report.render import LOG_HEAD_CHARS, LOG_TAIL_CHARS
 from grader.results import SandboxRun
 from grader.rubric import load_rubric
 
@@ -246,13 +247,11 @@ def test_findings_show_message_explanation_and_hint(sample):
     for f in result.findings:
         assert f'data-code="{f.code}"' in html
         assert f.message.replace("'", "&#39;") in html
-        assert f.hint in html
-        if f.code in EXPLANATIONS:
-            assert EXPLANATIONS[f.code].replace("'", "&#39;") in html
-    assert "source.notebook_only" not in EXPLANATIONS  # unknown codes: message and hint only
+        assert f.fix.replace("'", "&#39;") in html  # its own hint, else the catalogue's
+        assert CODES[f.code].explanation.replace("'", "&#39;") in html
     # Errors come before warnings, warnings before info.
     order = [html.index(f'data-code="{c}"') for c in
-             ("images.count", "images.names", "zip.junk", "source.notebook_only")]
+             ("images.count", "images.names", "zip.junk", "submission.optional_absent")]
     assert order == sorted(order)
 
 
@@ -316,7 +315,7 @@ def test_class_page_counts_findings_histograms_and_links(sample):
         r'<tr><td class="code"><code>([^<]+)</code></td>.*?<td class="num">(\d+)</td><td class="num">(\d+)</td>',
         codes)}
     assert rows == {"images.count": ("2", "2"), "images.names": ("2", "2"),
-                    "zip.junk": ("1", "1"), "source.notebook_only": ("1", "1")}
+                    "zip.junk": ("1", "1"), "submission.optional_absent": ("1", "1")}
     for key in ("rubric_hash", "command"):
         assert getattr(sample.run, key) in html
     assert "2026-10-08 08:00:00+08:00" in html and "Linux x86_64" in html
@@ -340,18 +339,6 @@ def test_embedded_images_make_a_single_file_page(tmp_path, sample):
     grid16 = sample.student_dir(samples.PERFECT) / "assets" / "images" / "grid16.png"
     assert sources[0] == "data:image/png;base64," + base64.b64encode(grid16.read_bytes()).decode()
 
-
-def test_the_noise_table_replaces_a_noise_picture(tmp_path, sample):
-    result = sample.result(samples.PERFECT).model_copy(deep=True)
-    shutil.copytree(sample.student_dir(samples.PERFECT), tmp_path, dirs_exist_ok=True)
-    Image.new("RGB", (10, 10)).save(tmp_path / "assets" / "process" / "noise.png")
-    process = result.artifacts[1]
-    process.previews.append("assets/process/noise.png")
-    html = render_student_page(result, tmp_path).read_text(encoding="utf-8")
-    assert "noise.png" not in html and 'class="heat noise"' in html
-    process.details.pop("noise")
-    html = render_student_page(result, tmp_path).read_text(encoding="utf-8")
-    assert 'src="assets/process/noise.png"' in html and 'class="heat noise"' not in html
 
 
 def test_zero_is_never_negative():

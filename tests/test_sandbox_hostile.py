@@ -27,7 +27,7 @@ from PIL import Image
 
 from grader.rubric import SampleAudit, SampleSpec
 from grader.sandbox import audit_against_submitted, audit_spec, run_sampler
-from grader.sandbox.base import LABEL
+from grader.sandbox.interface import LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = Path(__file__).resolve().parent / "sandbox_samplers"

@@ -14,9 +14,9 @@ from PIL import Image
 from grader.errors import GraderError
 from grader.rubric import SampleAudit, SampleSpec
 from grader.sandbox import audit_against_submitted, audit_spec, format_command
-from grader.sandbox.base import BackendResult, OutputUsage, SandboxJob
 from grader.sandbox.collect import ChunkReader, Collected, extract_output
 from grader.sandbox.diagnose import diagnose
+from grader.sandbox.interface import BackendResult, OutputUsage, SandboxJob
 from grader.sandbox.logs import LogCapture
 
 MB = 1024**2

@@ -51,7 +51,7 @@ def test_missing_metric_scores_the_band_missing_value_and_says_why():
 def test_deductions_count_errors_only_with_caps_and_floor():
     rubric = parse_rubric(BASE)
     findings = [error("images.count", "x"), error("images.mode", "y"), error("images.size", "z"),
-                warning("images.small_n", "w"), error("zip.junk", "j")]
+                warning("metric.warning", "w"), error("zip.junk", "j")]
     grade = score(rubric, fid(20), findings)
     # 3 image errors x 10 capped at 25, one junk x 5; the warning costs nothing.
     assert grade.final == pytest.approx(100 - 25 - 5)

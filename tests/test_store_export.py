@@ -42,7 +42,7 @@ def test_store_round_trip_and_resume_keys(tmp_path):
 
 def test_generic_csv():
     rows = list(csv.DictReader(io.StringIO(generic_csv([
-        result("A1", 75.0, 55.0), result("B2", 40.0, 20.0, late_days=6), result("C3", 0, None, [error("zip.bad", "x"), info("i", "j")]),
+        result("A1", 75.0, 55.0), result("B2", 40.0, 20.0, late_days=6), result("C3", 0, None, [error("zip.corrupt", "x"), info("submission.not_given", "j")]),
     ]))))
     assert rows[0] == {"student_id": "A1", "raw_points": "75.00", "late_days": "0", "late_deduction": "0.00",
                        "final": "75.00", "max_points": "100.00", "fid": "55.0000", "findings": "0", "status": "clean"}

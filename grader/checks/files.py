@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
+from grader.files import format_bytes
 from grader.findings import Finding, error
-from grader.rubric import DocumentArtifact, ImageArtifact
+
+if TYPE_CHECKING:
+    from grader.artifacts import DocumentArtifact, ImageArtifact
 
 
 def check_image_file(path: Path, spec: ImageArtifact, *, artifact: str | None = None, shown: str | None = None) -> list[Finding]:
@@ -36,5 +40,5 @@ def check_document(path: Path, spec: DocumentArtifact, *, artifact: str | None =
     if size == 0:
         return [error("document.empty", f"{shown} is empty", artifact=artifact, path=shown)]
     if spec.max_bytes is not None and size > spec.max_bytes:
-        return [error("document.too_large", f"{shown} is {size / 1e6:.1f} MB; limit {spec.max_bytes / 1e6:.1f} MB", artifact=artifact, path=shown)]
+        return [error("document.too_large", f"{shown} is {format_bytes(size)}; limit {format_bytes(spec.max_bytes)}", artifact=artifact, path=shown)]
     return []

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from grader.checks.grid_digits import digit_problem
 from grader.checks.grid_layout import (
@@ -38,7 +39,9 @@ from grader.checks.grid_layout import (
     tile_stack,
 )
 from grader.findings import Finding, compact_list, compact_ranges, error, warning
-from grader.rubric import ProcessGridArtifact
+
+if TYPE_CHECKING:
+    from grader.artifacts import ProcessGridArtifact
 
 # A reference digit classifier, when one exists: uint8 tiles [N, H, W] (white digit on black)
 # -> [N] confidence in [0, 1] that each tile is a digit (e.g. the top softmax probability).
@@ -621,47 +624,3 @@ def _check_digits(
             f"some final images do not look like handwritten digits ({compact_list(odd, 3)})",
             "check these samples; a well-trained model draws clear digits",
         )
-
-
-# ---------------------------------------------------------------- picture for the report
-
-
-_VIRIDIS = np.array(
-    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
-)
-
-
-def _colour(level: float) -> tuple[int, int, int]:
-    x = min(max(level / 1.1, 0.0), 1.0) * (len(_VIRIDIS) - 1)
-    k = min(int(x), len(_VIRIDIS) - 2)
-    c = _VIRIDIS[k] + (x - k) * (_VIRIDIS[k + 1] - _VIRIDIS[k])
-    return tuple(round(float(v)) for v in c)
-
-
-def noise_heatmap_png(report: GridReport, out: Path, *, cell: tuple[int, int] = (34, 18)) -> None:
-    """A small PNG of the noise level of each tile (rows x columns, value printed in each cell)."""
-    font = ImageFont.load_default()
-    cw, ch = cell
-    margin = 22
-    if report.noise is None:
-        image = Image.new("RGB", (260, 40), "white")
-        ImageDraw.Draw(image).text(
-            (8, 12), "no noise map: grid layout not recognised", fill="black", font=font
-        )
-        image.save(out, format="PNG")
-        return
-    levels = np.asarray(report.noise, dtype=float)
-    rows, cols = levels.shape
-    image = Image.new("RGB", (margin + cols * cw + 2, margin + rows * ch + 2), "white")
-    draw = ImageDraw.Draw(image)
-    for c in range(cols):
-        draw.text((margin + c * cw + cw // 2 - 3, 5), str(c + 1), fill="black", font=font)
-    for r in range(rows):
-        draw.text((5, margin + r * ch + 3), str(r + 1), fill="black", font=font)
-        for c in range(cols):
-            x0, y0 = margin + c * cw, margin + r * ch
-            colour = _colour(levels[r, c])
-            draw.rectangle((x0, y0, x0 + cw - 1, y0 + ch - 1), fill=colour)
-            ink = "black" if sum(colour) > 380 else "white"
-            draw.text((x0 + 4, y0 + 3), f"{levels[r, c]:.2f}", fill=ink, font=font)
-    image.save(out, format="PNG")

@@ -9,10 +9,13 @@ tells the layout, so such a reading is a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from grader.rubric import ProcessGridArtifact
+if TYPE_CHECKING:
+    from grader.artifacts import ProcessGridArtifact
+
 
 UNIFORM_TOLERANCE = 2  # grey levels a padding line may vary (PNG is exact; this forgives little)
 MAX_PADDING = 16

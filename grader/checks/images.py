@@ -21,17 +21,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from tqdm import tqdm
 
 from grader.errors import GraderError
+from grader.files import format_bytes, junk_kind
 from grader.findings import Finding, compact_list, error
-from grader.rubric import ImageSetArtifact
+
+if TYPE_CHECKING:
+    from grader.artifacts import ImageSetArtifact
 
 EXAMPLES = 5  # file names shown per problem
-JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-JUNK_DIRS = {"__MACOSX"}
 
 # Statuses of one file.
 OK, EMPTY, NOT_IMAGE, CORRUPT, BOMB, TOO_BIG, SPECIAL, UNREADABLE = (
@@ -126,7 +128,7 @@ def inspect_file(path: str, max_pixels: int, formats: tuple[str, ...] = SAFE_FOR
         if st.st_size == 0:
             return FileInfo(EMPTY)
         if st.st_size > max_file_bytes(max_pixels):
-            return FileInfo(TOO_BIG, format=_magic_format(f.read(16)), detail=_bytes(st.st_size))
+            return FileInfo(TOO_BIG, format=_magic_format(f.read(16)), detail=format_bytes(st.st_size))
         data = f.read()
     if not data:
         return FileInfo(EMPTY)
@@ -192,13 +194,6 @@ def _reason(exc: Exception) -> str:
     return text[:80]
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
-
 
 # ---------------------------------------------------------------- many files
 
@@ -223,10 +218,10 @@ def walk_files(root: Path) -> list[str]:
     """Relative POSIX paths of the files under root, sorted; OS junk is skipped silently."""
     found = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in JUNK_DIRS and not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not junk_kind([d])]
         rel = os.path.relpath(folder, root)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        found += [prefix + f for f in files if f not in JUNK_FILES and not f.startswith(".")]
+        found += [prefix + f for f in files if not f.startswith(".") and not junk_kind([f])]
         # os.walk does not descend into links to folders; report them as entries.
         found += [prefix + d for d in dirs if os.path.islink(os.path.join(folder, d))]
     return sorted(found)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from grader.files import format_bytes
 from grader.findings import Finding, compact_list, error
-from grader.rubric import SourceArtifact
+
+if TYPE_CHECKING:
+    from grader.artifacts import SourceArtifact
 
 
 def _matches(rel: str, patterns: list[str]) -> bool:
@@ -49,7 +53,7 @@ def check_source(root: Path, files: list[str], spec: SourceArtifact, *, artifact
             findings.append(
                 error(
                     "source.too_large",
-                    f"the source code is {total / 1e6:.1f} MB; the limit is {spec.max_bytes / 1e6:.1f} MB",
+                    f"the source code is {format_bytes(total)}; the limit is {format_bytes(spec.max_bytes)}",
                     artifact=artifact,
                 )
             )

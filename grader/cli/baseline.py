@@ -31,6 +31,7 @@ def baseline(checkpoint, rubric_path, stats, inception_weights, device, cache_di
         ctx = GradingContext(rubric=rubric, work_root=Path(tmp), stats_overrides=stats_for_rubric(stats, rubric),
                              weights=inception_weights, device=device, cache_dir=cache_dir,
                              compute_metrics=not no_metrics, run_sampler=False, progress=True)
+        ctx.preflight()
         result, record = run_baseline(checkpoint, ctx, out_dir, num=num, seed=seed, device=device or "auto")
     print_student_result(result, rubric)
     click.echo(f"calibration point: {record}")

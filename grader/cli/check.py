@@ -10,8 +10,9 @@ import click
 
 from grader.cli.options import grading_options, stats_for_rubric
 from grader.console import print_student_result
-from grader.intake.assign import IMAGE_EXTS
+from grader.files import IMAGE_EXTENSIONS
 from grader.intake.discover import Submission, student_id_from_name
+from grader.layout import STUDENTS_DIR, student_dir
 from grader.pipeline import GradingContext, grade_submission
 from grader.rubric import load_rubric
 from grader.scratch import scratch_dir
@@ -19,7 +20,7 @@ from grader.scratch import scratch_dir
 
 def _is_image_folder(path: Path) -> bool:
     children = [p for p in path.iterdir() if not p.name.startswith(".")]
-    images = sum(p.suffix.lower() in IMAGE_EXTS for p in children)
+    images = sum(p.suffix.lower() in IMAGE_EXTENSIONS for p in children)
     return images > 0 and images >= 0.5 * len(children) and len(children) > 16
 
 
@@ -51,16 +52,17 @@ def check(submission, rubric_path, stats, inception_weights, device, cache_dir, 
     with scratch_dir(rubric.limits.max_total_bytes, prefix="grader-check-") as tmp:
         ctx = GradingContext(
             rubric=rubric, work_root=Path(tmp) / "work",
-            assets_root=Path(tmp) / "students" if html_out else None,
+            assets_root=Path(tmp) / STUDENTS_DIR if html_out else None,
             stats_overrides=stats_for_rubric(stats, rubric), weights=inception_weights, device=device,
             cache_dir=cache_dir, compute_metrics=not no_metrics, partial=partial, progress=not as_json,
             run_sampler=False,
         )
+        ctx.preflight(ta_files=False)
         result = grade_submission(sub, ctx)
         if html_out:
-            from grader.report.render import render_student_page, student_dir_name
+            from grader.report.render import render_student_page
 
-            page = render_student_page(result, Path(tmp) / "students" / student_dir_name(result.student_id),
+            page = render_student_page(result, student_dir(Path(tmp), result.student_id),
                                        rubric=rubric, embed_images=True)
             html_out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, html_out)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from grader.errors import GraderError
+from grader.metrics.kinds import handler_for as metric_handler
 
 
 def parse_stats(values: tuple[str, ...]) -> dict[str, Path]:
@@ -22,14 +23,16 @@ def parse_stats(values: tuple[str, ...]) -> dict[str, Path]:
 
 def stats_for_rubric(values: tuple[str, ...], rubric) -> dict[str, Path]:
     stats = parse_stats(values)
+    overridable = [n for n, m in rubric.metrics.items() if metric_handler(m).override_field]
     if "" in stats:
-        fids = [n for n, m in rubric.metrics.items() if m.kind == "fid"]
-        if len(fids) != 1:
-            raise GraderError("--stats PATH without a name needs a rubric with exactly one FID metric; use --stats NAME=PATH")
-        stats[fids[0]] = stats.pop("")
+        if len(overridable) != 1:
+            raise GraderError("--stats PATH without a name needs a rubric with exactly one metric that "
+                              "reads reference statistics; use --stats NAME=PATH")
+        stats[overridable[0]] = stats.pop("")
     for name, path in stats.items():
-        if name not in rubric.metrics:
-            raise GraderError(f"--stats {name}=...: the rubric has no metric {name!r} (it has: {', '.join(rubric.metrics) or 'none'})")
+        if name not in overridable:
+            raise GraderError(f"--stats {name}=...: the rubric has no metric {name!r} that reads reference "
+                              f"statistics (it has: {', '.join(overridable) or 'none'})")
         if not path.is_file():
             raise GraderError(f"--stats {name}={path}: file not found")
     return stats

@@ -12,6 +12,7 @@ from grader.batch import run_batch
 from grader.cli.options import grading_options, stats_for_rubric
 from grader.errors import GraderError
 from grader.intake.discover import read_times_csv
+from grader.layout import STUDENTS_DIR
 from grader.pipeline import GradingContext
 from grader.rubric import load_rubric
 from grader.scratch import scratch_dir
@@ -42,11 +43,11 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
     with scratch_dir(rubric.limits.max_total_bytes * max(1, jobs), prefix="grader-run-") as tmp:
         ctx = GradingContext(
             rubric=rubric, work_root=out_dir / "work" if keep_work else Path(tmp),
-            assets_root=out_dir / "students", stats_overrides=stats_for_rubric(stats, rubric),
+            assets_root=out_dir / STUDENTS_DIR, stats_overrides=stats_for_rubric(stats, rubric),
             weights=inception_weights, device=device, cache_dir=cache_dir, compute_metrics=not no_metrics,
             run_sampler=not no_sandbox, sandbox_backend=sandbox_backend, progress=not quiet, keep_work=keep_work,
         )
-        _preflight(ctx)
+        ctx.preflight()
         summary = run_batch(
             submissions, ctx, out_dir, jobs=jobs, force=force,
             times=read_times_csv(times_csv) if times_csv else None,
@@ -65,21 +66,6 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
     sys.exit(1 if summary.errors else 0)
 
 
-def _preflight(ctx: GradingContext) -> None:
-    """TA mistakes are reported once, before any student is graded."""
-    if not ctx.compute_metrics:
-        return
-    problems = []
-    for name, metric in ctx.rubric.metrics.items():
-        if metric.kind == "fid" and not ctx.stats_path(name, metric).is_file():
-            problems.append(f"metric {name}: reference statistics not found at {ctx.stats_path(name, metric)} "
-                            f"(pass --stats {name}=PATH, or --no-metrics for format checks only)")
-    if any(m.kind == "fid" for m in ctx.rubric.metrics.values()):
-        why = ctx.metric_unavailable()
-        if why:
-            problems.append(why)
-    if problems:
-        raise GraderError("\n".join(problems))
 
 
 @click.command("report")

@@ -8,80 +8,24 @@ it holds; an artifact takes the best-fitting item whose name matches one of its 
 from __future__ import annotations
 
 import fnmatch
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from grader.artifacts import handler_for
 from grader.findings import Finding, error, info, warning
-from grader.intake.unpack import zip_member_names
+from grader.intake.sniff import Contents, sniff
 from grader.rubric import Rubric
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-CODE_EXTS = {".py", ".ipynb", ".sh", ".yaml", ".yml", ".toml", ".cfg", ".json", ".txt", ".md", ".pdf"}
-DOC_EXTS = {".pdf", ".md", ".txt", ".docx", ".html"}
 
-
-@dataclass
-class Contents:
-    """What an item holds, judged from names only (cheap: no decoding)."""
-
-    is_zip: bool = False
-    is_dir: bool = False
-    names: list[str] = field(default_factory=list)  # member / file names, relative
-
-    @property
-    def images(self) -> int:
-        return sum(Path(n).suffix.lower() in IMAGE_EXTS for n in self.names)
-
-    @property
-    def code(self) -> int:
-        return sum(Path(n).suffix.lower() in {".py", ".ipynb"} for n in self.names)
-
-
-def sniff(item: Path) -> Contents:
-    if item.is_dir():
-        names = []
-        for dirpath, dirnames, filenames in os.walk(item):
-            rel = os.path.relpath(dirpath, item)
-            names.extend(f if rel == "." else f"{rel}/{f}" for f in filenames)
-            if len(names) > 100_000:
-                break
-        return Contents(is_dir=True, names=names)
-    members = zip_member_names(item) if item.suffix.lower() == ".zip" or _looks_like_zip(item) else None
-    if members is not None:
-        return Contents(is_zip=True, names=[m for m in members if not m.endswith("/")])
-    return Contents(names=[item.name])
-
-
-def _looks_like_zip(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return f.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
-
-
-def _fits(kind: str, container: str, item: Path, contents: Contents) -> float:
+def _fits(spec, item: Path, contents: Contents) -> float:
     """0 when the item cannot be this artifact; higher is a better fit."""
-    if container == "zip" and not contents.is_zip:
+    if spec.container == "zip" and not contents.is_zip:
         return 0
-    if container == "folder" and not contents.is_dir:
+    if spec.container == "folder" and not contents.is_dir:
         return 0
-    if container == "file" and (contents.is_dir or contents.is_zip):
+    if spec.container == "file" and contents.is_bundle:
         return 0
-    bundle = contents.is_zip or contents.is_dir
-    n = max(len(contents.names), 1)
-    if kind == "image_set":
-        # A set of images: mostly image files, no code.
-        return 0 if not bundle or contents.images == 0 else 1 + contents.images / n - contents.code / n
-    if kind == "source":
-        return 0 if not bundle or contents.code == 0 else 1 + contents.code / n
-    suffix = item.suffix.lower()
-    if kind in ("process_grid", "image"):
-        return 1 if not bundle and suffix in IMAGE_EXTS else 0
-    if kind == "document":
-        return 1 if not bundle and suffix in DOC_EXTS else 0
-    return 0
+    return handler_for(spec).fit(item, contents)
 
 
 def _name_matches(name: str, patterns: list[str]) -> bool:
@@ -110,7 +54,7 @@ def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] 
                 continue
             # A name-only match (e.g. a .zip that is not a zip) still goes to its artifact, last,
             # so the artifact's own check says precisely what is wrong with it.
-            fit = _fits(spec.kind, spec.container, item, contents[item]) or 0.01
+            fit = _fits(spec, item, contents[item]) or 0.01
             candidates.append((fit, name, item))
     # Greedy by fit: each item serves one artifact, each artifact takes one item.
     chosen: dict[str, Path] = {}

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.findings import Finding, Severity, compact_list
-from grader.rubric import UnpackLimits
+from grader.files import format_bytes, junk_kind
+from grader.findings import Finding, Severity
+from grader.intake.zip_messages import MAKE_ZIP_HINT, NOT_ZIP_MAGIC, Report
+from grader.schema import UnpackLimits
 
 CHUNK = 1 << 20  # bytes read, or inflated, per step
 
@@ -48,141 +50,6 @@ _WRITE_FLAGS = (
 # Errors from a name this file system cannot hold: the student's problem, not the TA's.
 _NAME_ERRNOS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.ENOTDIR, errno.EISDIR}
 
-_NOT_ZIP_MAGIC = [
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"\x1f\x8b", "a gzip file (.gz or .tar.gz)"),
-    (b"BZh", "a bzip2 file"),
-    (b"\xfd7zXZ\x00", "an xz file"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"%PDF", "a PDF document"),
-]
-_MAKE_ZIP_HINT = (
-    "make a real .zip: Windows: right-click > Send to > Compressed (zipped) folder; "
-    "macOS: right-click > Compress; Linux: zip -r submission.zip files..."
-)
-_MAC_HINT = (
-    "on macOS zip from Terminal without them: cd your_folder && "
-    "zip -r -X ../submission.zip . -x '.*' -x '__MACOSX/*'"
-)
-_WINDOWS_HINT = "delete these hidden Windows files (Thumbs.db, desktop.ini) before zipping"
-
-# kind -> (singular, plural, hint); one finding per kind, code zip.junk
-_JUNK = {
-    "macosx": ("macOS junk entry", "macOS junk entries", _MAC_HINT),
-    "ds_store": ("macOS .DS_Store file", "macOS .DS_Store files", _MAC_HINT),
-    "appledouble": ("macOS '._' resource file", "macOS '._' resource files", _MAC_HINT),
-    "thumbs_db": ("Windows Thumbs.db file", "Windows Thumbs.db files", _WINDOWS_HINT),
-    "desktop_ini": ("Windows desktop.ini file", "Windows desktop.ini files", _WINDOWS_HINT),
-}
-
-# code -> (severity, singular, plural, tail, hint); one finding per code, listing the entries.
-# The message reads "the zip contains <n> <singular|plural><tail>"; {names} lists them,
-# {itwas} is "it was"/"they were", {where} is "zip"/"folder".
-_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
-_ENTRY_PROBLEMS = {
-    "zip.path_traversal": (
-        _E, "entry whose path leads outside the zip", "entries whose paths lead outside the zip",
-        " ('..', an absolute path or a drive letter): {names}; {itwas} not extracted",
-        ("zip the files from inside their folder so that every path is relative and has no "
-         "'..', e.g. cd my_folder && zip -r ../submission.zip ."),
-    ),
-    "zip.bad_name": (
-        _E, "entry whose name cannot be a file name", "entries whose names cannot be file names",
-        " (empty, too long, or holding a NUL byte): {names}; {itwas} not extracted",
-        "give the files short, plain names and zip them again",
-    ),
-    "zip.symlink": (
-        _E, "symbolic link", "symbolic links",
-        ": {names}; links are never followed, so {itwas} ignored",
-        "put the files themselves in the {where}, not links to them (zip without -y/--symlinks)",
-    ),
-    "zip.special_file": (
-        _E, "special file (device, FIFO or socket)", "special files (device, FIFO or socket)",
-        ": {names}; {itwas} ignored",
-        "include only regular files",
-    ),
-    "zip.encrypted": (
-        _E, "password-protected entry", "password-protected entries",
-        ": {names}; {itwas} not extracted because the grader cannot read encrypted files",
-        "zip the files again without a password",
-    ),
-    "zip.unsupported_compression": (
-        _E, "entry compressed with a method the grader cannot read",
-        "entries compressed with a method the grader cannot read",
-        ": {names}; {itwas} not extracted",
-        ("zip again with the standard Deflate method (the default of zip, of Windows' "
-         "Compressed (zipped) folder and of macOS' Compress)"),
-    ),
-    "zip.entry_too_large": (
-        _E, "entry larger than the limit of {entry_limit}",
-        "entries larger than the limit of {entry_limit}",
-        ": {names}; {itwas} not extracted",
-        "leave data sets, model weights and other large files out of the zip",
-    ),
-    "zip.bomb": (
-        _E, "entry compressed more than {ratio}:1, the way zip bombs are",
-        "entries compressed more than {ratio}:1, the way zip bombs are",
-        ": {names}; {itwas} not extracted",
-        ("leave out files of repeated data (blank images, zero-filled arrays); ask the TA if "
-         "you really need them"),
-    ),
-    "zip.size_mismatch": (
-        _E, "entry whose data does not match the size its header declares",
-        "entries whose data does not match the sizes their headers declare",
-        (": {names}; extraction stopped there and {itwas} dropped (headers that lie about "
-         "sizes are how zip bombs work)"),
-        "zip the files again with a standard tool",
-    ),
-    "zip.bad_crc": (
-        _E, "damaged entry (its checksum does not match)",
-        "damaged entries (their checksums do not match)",
-        ": {names}; {itwas} not extracted",
-        "zip the files again and check that the upload completed",
-    ),
-    "zip.corrupt_entry": (
-        _E, "damaged entry that cannot be decompressed",
-        "damaged entries that cannot be decompressed",
-        ": {names}; {itwas} not extracted",
-        "zip the files again and check that the upload completed",
-    ),
-    "zip.duplicate_name": (
-        _W, "entry whose name appears earlier in the zip",
-        "entries whose names appear earlier in the zip",
-        ": {names}; only the first copy was kept",
-        "add each file once (updating a zip again and again can leave several copies)",
-    ),
-    "zip.case_collision": (
-        _W, "name that differs from another only in upper/lower case",
-        "names that differ from others only in upper/lower case",
-        ": {names}; only the first was kept, since such names clash on Windows and macOS",
-        "give every file a name that is unique whatever its case",
-    ),
-    "zip.path_conflict": (
-        _W, "entry that is both a file and a folder", "entries that are both files and folders",
-        ": {names}; only the first was kept",
-        "give files and folders different names",
-    ),
-    "zip.unreadable": (
-        _E, "item that could not be read", "items that could not be read",
-        ": {names}; {itwas} ignored",
-        "make the files readable (check their permissions) and submit again",
-    ),
-    "zip.nested_zip": (
-        _W, "zip file", "zip files",
-        ": {names}; zips inside a {where} are not unpacked",
-        "put the files themselves in one zip, not a zip of zips",
-    ),
-    "zip.name_encoding": (
-        _I, "entry name not marked as UTF-8", "entry names not marked as UTF-8",
-        "; {itwas} read as: {names}",
-        ("if a name looks wrong, zip with a tool that stores UTF-8 names (7-Zip, macOS "
-         "Compress, zip on Linux)"),
-    ),
-}
-
-
 @dataclass
 class UnpackResult:
     root: Path  # folder holding the content; the wrapping folder when there is exactly one
@@ -193,80 +60,6 @@ class UnpackResult:
 
 class _CorruptData(Exception):
     """An entry's stored data ends early or its header is broken."""
-
-
-class _Report:
-    """Collects problems per code and renders one Finding per code (or junk kind)."""
-
-    def __init__(self, where: str, artifact: str | None, flat: bool, forbid_junk: bool,
-                 limits: UnpackLimits | None = None):
-        self.where, self.artifact, self.flat, self.forbid_junk = where, artifact, flat, forbid_junk
-        self.limits = limits or UnpackLimits()
-        self.head: list[Finding] = []
-        self.tail: list[Finding] = []
-        self.entries: dict[str, list[tuple[str, str]]] = {}
-        self.junk: dict[str, list[str]] = {}
-
-    def add(self, code: str, path: str, shown: str | None = None) -> None:
-        self.entries.setdefault(code, []).append((path, shown or path))
-
-    def add_junk(self, kind: str, path: str) -> None:
-        self.junk.setdefault(kind, []).append(path)
-
-    def archive(self, code: str, message: str, hint: str, severity: Severity = _E) -> None:
-        self.head.append(Finding(code=code, severity=severity, message=message,
-                                 artifact=self.artifact, hint=hint))
-
-    def note(self, code: str, message: str, hint: str, severity: Severity, path: str | None = None):
-        self.tail.append(Finding(code=code, severity=severity, message=message,
-                                 artifact=self.artifact, path=path, hint=hint))
-
-    @property
-    def rejected(self) -> bool:
-        """Some entry was refused (not merely noted)."""
-        return bool(self.head) or any(
-            code not in ("zip.name_encoding", "zip.nested_zip") for code in self.entries
-        )
-
-    def findings(self) -> list[Finding]:
-        out = list(self.head)
-        noun = ("entry", "entries") if self.where == "zip" else ("item", "items")
-        fields = {
-            "where": self.where,
-            "entry_limit": _size(self.limits.max_entry_bytes),
-            "ratio": f"{self.limits.max_ratio:g}",
-        }
-        for code, (severity, one, many, tail, hint) in _ENTRY_PROBLEMS.items():
-            items = self.entries.get(code)
-            if not items:
-                continue
-            n = len(items)
-            what = (one if n == 1 else many).format(**fields)
-            if self.where != "zip":
-                what = what.replace("entries", noun[1]).replace("entry", noun[0])
-            text = tail.format(names=compact_list([s for _, s in items]),
-                               itwas="it was" if n == 1 else "they were", **fields)
-            out.append(Finding(
-                code=code, severity=severity, artifact=self.artifact,
-                message=f"the {self.where} contains {n:,} {what}{text}",
-                path=items[0][0] if n == 1 else None, hint=hint.format(**fields),
-            ))
-        severity = _E if self.forbid_junk else _I
-        verb = "zip" if self.where == "zip" else "submit"
-        for kind, (one, many, hint) in _JUNK.items():
-            paths = self.junk.get(kind)
-            if not paths:
-                continue
-            n = len(paths)
-            ignored = "it was" if n == 1 else "they were"
-            ignored += " ignored" if self.where == "zip" else " left out of grading"
-            out.append(Finding(
-                code="zip.junk", severity=severity, artifact=self.artifact,
-                message=(f"the {self.where} contains {n:,} {one if n == 1 else many} "
-                         f"({compact_list(paths)}): {ignored}; {verb} the files without them"),
-                path=paths[0] if n == 1 else None, hint=hint,
-            ))
-        return out + self.tail
 
 
 # ---------------------------------------------------------------- public API
@@ -282,7 +75,7 @@ def unpack_zip(zip_path: Path, dest: Path, limits: UnpackLimits, *, artifact: st
     """
     zip_path, dest = Path(zip_path), Path(dest)
     _prepare_dest(dest)
-    report = _Report("zip", artifact, flat, forbid_junk, limits)
+    report = Report("zip", artifact, flat, forbid_junk, limits)
     zf = _open_zip(zip_path, limits, report)
     if zf is None:
         return UnpackResult(root=dest, findings=report.findings(), fatal=True)
@@ -301,7 +94,7 @@ def scan_folder(folder: Path, *, artifact: str | None = None, flat: bool = True,
     folder = Path(folder)
     if not folder.is_dir():
         raise GraderError(f"{folder} is not a folder")
-    report = _Report("folder", artifact, flat, forbid_junk)
+    report = Report("folder", artifact, flat, forbid_junk)
     files: list[str] = []
     stack = [""]
     while stack:
@@ -324,7 +117,7 @@ def scan_folder(folder: Path, *, artifact: str | None = None, flat: bool = True,
                         stack.append(path)
                 elif not entry.is_file(follow_symlinks=False):
                     report.add("zip.special_file", path)
-                elif kind := _junk_kind([entry.name]):
+                elif kind := junk_kind([entry.name]):
                     report.add_junk(kind, path)
                 else:
                     files.append(path)
@@ -354,7 +147,7 @@ def zip_member_names(zip_path: Path) -> list[str] | None:
     names = []
     for info in infos:
         name = _decode_name(info)[0].replace("\\", "/")
-        if _junk_kind(name.split("/")) is None:
+        if junk_kind(name.split("/")) is None:
             names.append(name)
     return names
 
@@ -373,7 +166,7 @@ def _prepare_dest(dest: Path) -> None:
         dest.mkdir(parents=True)
 
 
-def _open_zip(path: Path, limits: UnpackLimits, report: _Report) -> zipfile.ZipFile | None:
+def _open_zip(path: Path, limits: UnpackLimits, report: Report) -> zipfile.ZipFile | None:
     try:
         size = path.stat().st_size
         head, declared = _sniff(path, size)
@@ -381,7 +174,7 @@ def _open_zip(path: Path, limits: UnpackLimits, report: _Report) -> zipfile.ZipF
         raise GraderError(f"cannot read {path}: {e}") from e
     if size == 0:
         report.archive("zip.not_a_zip", "the uploaded file is empty (0 bytes), not a zip",
-                       _MAKE_ZIP_HINT)
+                       MAKE_ZIP_HINT)
         return None
     if declared is None:
         if head.startswith(b"PK\x03\x04"):
@@ -392,13 +185,13 @@ def _open_zip(path: Path, limits: UnpackLimits, report: _Report) -> zipfile.ZipF
                 "zip the files again and check that the file you upload has its full size",
             )
         else:
-            looks = next((what for magic, what in _NOT_ZIP_MAGIC if head.startswith(magic)), None)
+            looks = next((what for magic, what in NOT_ZIP_MAGIC if head.startswith(magic)), None)
             if looks is None and head[257:262] == b"ustar":
                 looks = "a tar archive"
             report.archive(
                 "zip.not_a_zip",
                 "the uploaded file is not a zip" + (f" (it looks like {looks})" if looks else ""),
-                _MAKE_ZIP_HINT,
+                MAKE_ZIP_HINT,
             )
         return None
     if declared > limits.max_entries:
@@ -438,7 +231,7 @@ def _sniff(path: Path, size: int) -> tuple[bytes, int | None]:
         return head, count
 
 
-def _too_many(report: _Report, n: int, limits: UnpackLimits) -> None:
+def _too_many(report: Report, n: int, limits: UnpackLimits) -> None:
     report.archive(
         "zip.too_many_entries",
         f"the zip has {n:,} entries, more than the limit of {limits.max_entries:,}; "
@@ -451,7 +244,7 @@ def _too_many(report: _Report, n: int, limits: UnpackLimits) -> None:
 
 
 def _plan(zf: zipfile.ZipFile, archive_size: int, limits: UnpackLimits,
-          report: _Report) -> list[tuple[zipfile.ZipInfo, str]] | None:
+          report: Report) -> list[tuple[zipfile.ZipInfo, str]] | None:
     """The entries to extract, each checked by name, type and declared size; None = refuse."""
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
@@ -476,7 +269,7 @@ def _plan(zf: zipfile.ZipFile, archive_size: int, limits: UnpackLimits,
         if not path:
             continue
         parts = path.split("/")
-        kind = _junk_kind(parts)
+        kind = junk_kind(parts)
         if kind:
             report.add_junk(kind, name)
             continue
@@ -498,10 +291,10 @@ def _plan(zf: zipfile.ZipFile, archive_size: int, limits: UnpackLimits,
         elif (info.file_size >= limits.ratio_min_bytes
               and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
             ratio = info.file_size / max(info.compress_size, 1)
-            report.add("zip.bomb", path, f"{path} ({_size(info.file_size)} from "
-                       f"{_size(info.compress_size)}, {ratio:,.0f}:1)")
+            report.add("zip.bomb", path, f"{path} ({format_bytes(info.file_size)} from "
+                       f"{format_bytes(info.compress_size)}, {ratio:,.0f}:1)")
         elif info.file_size > limits.max_entry_bytes:
-            report.add("zip.entry_too_large", path, f"{path} ({_size(info.file_size)})")
+            report.add("zip.entry_too_large", path, f"{path} ({format_bytes(info.file_size)})")
         elif path in exact:
             report.add("zip.duplicate_name", path)
         elif (key := _fold(path)) in keys:
@@ -521,16 +314,16 @@ def _plan(zf: zipfile.ZipFile, archive_size: int, limits: UnpackLimits,
         # claims more compressed data than the whole file holds.
         report.archive(
             "zip.bomb",
-            f"the zip's entries claim {_size(compressed)} of compressed data in a file of "
-            f"{_size(archive_size)}: they overlap, as in a zip bomb; nothing was extracted",
+            f"the zip's entries claim {format_bytes(compressed)} of compressed data in a file of "
+            f"{format_bytes(archive_size)}: they overlap, as in a zip bomb; nothing was extracted",
             "zip the files again with a standard tool",
         )
         return None
     if total > limits.max_total_bytes:
         report.archive(
             "zip.too_large",
-            f"the files in the zip would take {_size(total)} once extracted, more than the "
-            f"limit of {_size(limits.max_total_bytes)}; nothing was extracted",
+            f"the files in the zip would take {format_bytes(total)} once extracted, more than the "
+            f"limit of {format_bytes(limits.max_total_bytes)}; nothing was extracted",
             "leave data sets, model weights and other large files out of the zip",
         )
         return None
@@ -583,21 +376,6 @@ def _check_name(name: str) -> tuple[str, bool, str | None]:
     return "/".join(parts), n.endswith("/"), None
 
 
-def _junk_kind(parts: list[str]) -> str | None:
-    if "__MACOSX" in parts:
-        return "macosx"
-    name = parts[-1]
-    if name.startswith("._"):
-        return "appledouble"
-    low = name.lower()
-    if low == ".ds_store":
-        return "ds_store"
-    if low == "thumbs.db":
-        return "thumbs_db"
-    if low == "desktop.ini":
-        return "desktop_ini"
-    return None
-
 
 def _fold(path: str) -> str:
     """The key under which two names are the same file on Windows or macOS."""
@@ -619,7 +397,7 @@ def _parent_is_file(key: str, keys: dict[str, str]) -> bool:
 
 
 def _extract(zf: zipfile.ZipFile, zip_path: Path, plan: list[tuple[zipfile.ZipInfo, str]],
-             dest: Path, limits: UnpackLimits, report: _Report) -> list[str]:
+             dest: Path, limits: UnpackLimits, report: Report) -> list[str]:
     base = os.fspath(dest) + os.sep
     made: set[str] = set()
     written: list[str] = []
@@ -748,7 +526,7 @@ def _write_all(fd: int, data: bytes) -> None:
 # ---------------------------------------------------------------- result
 
 
-def _finish(base: Path, paths: list[str], report: _Report) -> UnpackResult:
+def _finish(base: Path, paths: list[str], report: Report) -> UnpackResult:
     paths.sort()
     where = report.where
     if not paths:
@@ -758,7 +536,7 @@ def _finish(base: Path, paths: list[str], report: _Report) -> UnpackResult:
             message = f"the {where} holds only system junk, no files"
         else:
             message = f"the {where} holds no files"
-        report.note("zip.empty", message, "include the files the assignment asks for", _E)
+        report.note("zip.empty", message, "include the files the assignment asks for", Severity.ERROR)
         return UnpackResult(root=base, findings=report.findings(), fatal=True)
     wrapper = _wrapping_folder(paths)
     if wrapper:
@@ -772,7 +550,7 @@ def _finish(base: Path, paths: list[str], report: _Report) -> UnpackResult:
             message = (f"all files in the submitted folder are inside its subfolder '{wrapper}/'; "
                        "the files must be at the top level, with no folder around them")
             hint = f"move the files out of '{wrapper}/' to the top level of what you submit"
-        report.note("zip.wrapping_folder", message, hint, _E if report.flat else _I,
+        report.note("zip.wrapping_folder", message, hint, Severity.ERROR if report.flat else Severity.INFO,
                     path=wrapper + "/")
     for p in paths:
         if p.lower().endswith(".zip"):
@@ -794,11 +572,10 @@ def _wrapping_folder(paths: list[str]) -> str:
         prefix = candidate
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n:,} bytes"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if n < 1024 or unit == "TiB":
-            return f"{n:,.1f} {unit}".replace(".0 ", " ")
-    return f"{n} bytes"
+def open_container(request, *, flat: bool, forbid_junk: bool) -> UnpackResult:
+    """A submitted zip extracted under the request's work folder, or a submitted folder
+    scanned in place: the same rules either way. `request` is an artifacts.CheckRequest."""
+    if request.item.is_dir():
+        return scan_folder(request.item, artifact=request.name, flat=flat, forbid_junk=forbid_junk)
+    return unpack_zip(request.item, request.work / request.name, request.limits,
+                      artifact=request.name, flat=flat, forbid_junk=forbid_junk)

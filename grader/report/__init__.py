@@ -5,13 +5,11 @@ from grader.report.render import (
     render_all,
     render_class_page,
     render_student_page,
-    student_dir_name,
 )
 
 __all__ = [
     "render_all",
     "render_class_page",
     "render_student_page",
-    "student_dir_name",
     "write_previews",
 ]

@@ -8,6 +8,7 @@ from the record alone.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,6 +19,23 @@ GRIDS = (("grid16.png", 4), ("grid64.png", 8))  # file name, tiles per side
 PADDING = 2  # as torchvision's make_grid
 PAD_VALUE = 128  # grey: tiles stay apart on MNIST's black backgrounds
 MAX_TILE_SOURCE_PIXELS = 4096 * 4096  # skip decompression bombs by their header
+
+
+def keep_previews(
+    sources: Sequence[Path], dest: Path, *, copy_as: str | None, relative_to: Path
+) -> list[str]:
+    """Keep what a report shows of one artifact under `dest`: sample grids of an image set
+    (`copy_as` None) or a copy of its one file named `copy_as` + its suffix. Returns the
+    kept files as POSIX paths relative to `relative_to` (the student's folder)."""
+    if not sources:
+        return []
+    if copy_as is None:
+        written = write_previews(sources, dest)
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        written = [dest / f"{copy_as}{Path(sources[0]).suffix.lower()}"]
+        shutil.copyfile(sources[0], written[0])
+    return [p.relative_to(relative_to).as_posix() for p in written]
 
 
 def write_previews(

@@ -32,113 +32,17 @@ from markupsafe import Markup
 from PIL import Image
 
 from grader.errors import GraderError
+from grader.codes import lookup
 from grader.findings import Severity
+from grader.layout import PAGE, STUDENTS_DIR, student_dir_name, student_href
 from grader.report import charts
 from grader.results import ArtifactResult, MetricResult, RunInfo, StudentResult
 from grader.rubric import Rubric
 
-STUDENTS_DIR = "students"
-PAGE = "index.html"
-
-# What a finding code means, in a student's terms; shown beside the finding's own message
-# and hint. Codes not listed here show only their message and hint.
-EXPLANATIONS: dict[str, str] = {
-    "images.count": (
-        "The number of images in your zip is not the number the assignment asks for. FID "
-        "depends on the number of images, so a different count makes your score incomparable."
-    ),
-    "images.names": (
-        "Image files must be named exactly as the assignment says (for example 00001.png to "
-        "10000.png). Names that do not fit the pattern are not counted as your images."
-    ),
-    "images.mode": (
-        "The images have the wrong colour mode (for example greyscale 'L' or 'RGBA' where RGB "
-        "is required). Convert them before saving, e.g. image.convert('RGB') in Pillow."
-    ),
-    "images.size": (
-        "The images have the wrong width or height. Save them at exactly the size the "
-        "assignment asks for, without resizing or cropping."
-    ),
-    "images.format": (
-        "A file is not stored in the required image format (a file's content decides, not "
-        "its extension): save with the right format, e.g. image.save(path, 'PNG')."
-    ),
-    "images.corrupt": "A file could not be decoded as an image; it may be truncated or damaged.",
-    "images.duplicates": (
-        "Some images are byte-for-byte identical. Identical samples usually mean the same "
-        "noise or seed was reused, which also lowers diversity and worsens FID."
-    ),
-    "zip.junk": (
-        "The zip contains operating-system leftovers such as __MACOSX/ or .DS_Store. Zip the "
-        "files from a terminal (zip -r out.zip . -x '.*' -x '__MACOSX/*') or remove them."
-    ),
-    "zip.wrapping_folder": (
-        "The files are inside a folder in the zip, but the assignment asks for the files at "
-        "the top level. Zip the files themselves, not the folder that holds them."
-    ),
-    "zip.path_traversal": (
-        "An entry in the zip has a path that points outside the extraction folder (such as "
-        "'../x' or an absolute path). Such entries are never extracted."
-    ),
-    "images.missing": (
-        "Some of the expected file names are not in your submission. Every name in the "
-        "assignment's sequence must be present, with no gaps."
-    ),
-    "images.unexpected": (
-        "The set holds files the assignment does not ask for. Submit only the images, with "
-        "no other files beside them."
-    ),
-    "images.subdirectory": (
-        "The images must sit at the top level of the zip, not in folders inside it."
-    ),
-    "images.not_image": (
-        "A file in the image set is not an image at all. Only image files belong in the set."
-    ),
-    "images.empty": "A file in the image set is empty (0 bytes); it was probably not written.",
-    "source.no_readme": (
-        "The source zip has no readme. Add one (.md, .txt or .pdf) that says how to set up the "
-        "environment and how to run your code."
-    ),
-    "source.forbidden_file": (
-        "The source zip holds a file that must not be submitted, such as model weights or a "
-        "data set. Submit code only; the assignment says what may be included."
-    ),
-    "submission.missing_artifact": (
-        "One of the files the assignment asks for was not found in your submission, so "
-        "everything that depends on it could not be checked or graded."
-    ),
-    "submission.unexpected_file": (
-        "A file in your submission did not match anything the assignment asks for and was "
-        "not graded. Check its name and format."
-    ),
-    "grid.layout": (
-        "The process image does not have the expected grid layout (rows x columns of tiles "
-        "with the make_grid padding). Save the grid made by torchvision.utils.make_grid with "
-        "the number of rows and columns the assignment gives."
-    ),
-    "grid.reversed": (
-        "The rows run the wrong way: they should start from pure noise and end with a clean "
-        "image, in the direction the assignment gives."
-    ),
-    "grid.not_monotonic": (
-        "Along a row the noise should only go down, step by step. Check that the snapshots "
-        "are saved in order of the diffusion steps."
-    ),
-    "grid.rows_repeated": (
-        "Several rows of the process image look the same. Each row should be a separate "
-        "sample, started from its own noise."
-    ),
-}
-
 # Captions for the preview files write_previews produces (name: tiles, grid side) and for
-# the copies the pipeline keeps; other previews show their file name.
+# the copies kept of single pictures; other previews show their file name.
 PREVIEW_GRIDS = {"grid16.png": (16, 4), "grid64.png": (64, 8)}
-# The pipeline also keeps a PNG of the noise levels; the page draws them as a table instead.
-NOISE_PREVIEW = "noise.png"
-PREVIEW_CAPTIONS = {
-    "process.png": "the process image as submitted",
-    "noise.png": "noise level of each tile (1 = pure noise, 0 = clean)",
-}
+PREVIEW_CAPTIONS = {"process.png": "the process image as submitted"}
 
 # Ordered provenance keys of a metric; any other keys follow in sorted order.
 PROVENANCE_KEYS = {
@@ -156,9 +60,6 @@ SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 LOG_HEAD_CHARS, LOG_TAIL_CHARS = 4_000, 16_000  # the tail of a log says what went wrong
 PREVIEW_DISPLAY_WIDTH = 512  # CSS px; small grids are scaled up by whole factors
 
-_SAFE_DIR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?")  # no trailing "."
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
-                     *(f"LPT{i}" for i in range(10))}
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -166,19 +67,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # ---------------------------------------------------------------- public API
 
 
-def student_dir_name(student_id: str) -> str:
-    """A folder name for a student that is safe on every file system and in a URL.
+def explain(code: str) -> str:
+    """What a finding code means, in a student's terms (from the catalogue)."""
+    return lookup(code).explanation
 
-    Ids made of letters, digits, '.', '_' and '-' (not starting with '.' or '-') are kept;
-    any other id is slugified and suffixed with a hash of the exact id, so two ids never
-    share a folder.
-    """
-    stem = student_id.split(".")[0].upper()
-    if _SAFE_DIR.fullmatch(student_id) and stem not in _WINDOWS_RESERVED:
-        return student_id
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", student_id).strip("._-")[:40] or "student"
-    digest = hashlib.sha256(student_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{slug}-{digest}"
 
 
 def render_student_page(
@@ -316,7 +208,7 @@ def _student_context(
         "max_points": max_points,
         "findings": findings,
         "finding_counts": {s.value: counts.get(s, 0) for s in Severity},
-        "explanations": {c: EXPLANATIONS[c] for c in codes if c in EXPLANATIONS},
+        "explanations": {c: explain(c) for c in codes},
         "notices": _notices(result, rubric),
         "artifacts": [_artifact_view(a, student_dir, rubric, embed_images)
                       for a in result.artifacts],
@@ -360,8 +252,7 @@ def _artifact_view(
     details = dict(artifact.details)
     noise = charts.heat_table(details.pop("noise", None))
     layout = details.pop("layout", None)
-    previews = [p for p in artifact.previews
-                if not (noise and PurePosixPath(p).name == NOISE_PREVIEW)]
+    previews = artifact.previews
     return {
         "record": artifact,
         "title": artifact.title or (spec.title if spec else "") or artifact.name,
@@ -531,7 +422,7 @@ def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[st
     errors = sum(1 for f in result.findings if f.severity is Severity.ERROR)
     return {
         "id": result.student_id,
-        "href": f"{STUDENTS_DIR}/{student_dir_name(result.student_id)}/{PAGE}",
+        "href": student_href(result.student_id),
         "status": result.status,
         "grade": result.grade.final if result.grade else None,
         "metrics": [m.value if m else None for m in metrics],
@@ -555,7 +446,7 @@ def _finding_table(results: Sequence[StudentResult]) -> list[dict[str, Any]]:
                                 key=SEVERITY_ORDER.__getitem__)
     return [
         {"code": code, "students": students[code], "total": total[code],
-         "severity": worst[code].value, "explanation": EXPLANATIONS.get(code, "")}
+         "severity": worst[code].value, "explanation": explain(code)}
         for code in sorted(total, key=lambda c: (-students[c], c))
     ]
 

@@ -9,19 +9,14 @@ time, memory, processes and output. Whatever the sampler does, the result is a
 collected regular files; the pipeline then runs the normal image checks on that folder.
 
 Backends: ``docker`` (docker.py, primary; GPUs through device requests) and ``bwrap``
-(bwrap.py, for hosts without Docker); ``available_backends()`` lists those usable here.
+(bwrap.py, for hosts without Docker), chosen in backends.py; ``sandbox_problems`` says,
+before grading, why the rubric's sampler cannot run here.
 """
 
 from grader.sandbox.audit import audit_against_submitted, audit_spec
-from grader.sandbox.base import (
-    SandboxError,
-    SandboxJob,
-    SandboxOutcome,
-    available_backends,
-    format_command,
-    get_backend,
-    run_sampler,
-)
+from grader.sandbox.backends import get_backend, sandbox_problems
+from grader.sandbox.interface import SandboxError, SandboxJob, format_command
+from grader.sandbox.runner import SandboxOutcome, run_sampler
 
 __all__ = [
     "SandboxError",
@@ -29,8 +24,8 @@ __all__ = [
     "SandboxOutcome",
     "audit_against_submitted",
     "audit_spec",
-    "available_backends",
     "format_command",
     "get_backend",
     "run_sampler",
+    "sandbox_problems",
 ]

@@ -43,7 +43,8 @@ import threading
 import time
 from pathlib import Path
 
-from grader.sandbox.base import (
+from grader.sandbox.collect import Collected, extract_output
+from grader.sandbox.interface import (
     OUTPUT_DIR,
     SANDBOX_UID,
     SUBMISSION_DIR,
@@ -53,7 +54,6 @@ from grader.sandbox.base import (
     SandboxError,
     SandboxJob,
 )
-from grader.sandbox.collect import Collected, extract_output
 from grader.sandbox.logs import LogCapture
 
 ROOTFS_ENV = "GRADER_SANDBOX_ROOTFS"  # a root tree to use instead of the host's /usr

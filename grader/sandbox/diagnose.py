@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import signal
 
+from grader.files import format_bytes
 from grader.findings import Finding, compact_list, error, info, warning
 from grader.rubric import SampleSpec
-from grader.sandbox.base import OUTPUT_DIR, BackendResult, SandboxJob
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{n} bytes"
+from grader.sandbox.interface import OUTPUT_DIR, BackendResult, SandboxJob
 
 
 def _exit_words(code: int) -> str:
@@ -46,7 +40,7 @@ def diagnose(spec: SampleSpec, job: SandboxJob, result: BackendResult) -> list[F
         findings.append(
             error(
                 "sandbox.memory",
-                f"the sampler ran out of memory (limit {_size(job.memory_bytes)}) "
+                f"the sampler ran out of memory (limit {format_bytes(job.memory_bytes)}) "
                 f"and was stopped{tail}",
                 artifact=src,
                 hint="sample in smaller batches and free tensors you no longer need",
@@ -85,7 +79,7 @@ def diagnose(spec: SampleSpec, job: SandboxJob, result: BackendResult) -> list[F
         findings.append(
             error(
                 "sandbox.output_too_large",
-                f"the sampler filled its output folder's cap of {_size(job.output_max_bytes)}"
+                f"the sampler filled its output folder's cap of {format_bytes(job.output_max_bytes)}"
                 + (" and its output was discarded" if got.over_bytes else ""),
                 artifact=out,
                 hint=f"write only the {spec.num:,} images to {OUTPUT_DIR}, nothing else",
@@ -137,8 +131,8 @@ def diagnose(spec: SampleSpec, job: SandboxJob, result: BackendResult) -> list[F
         findings.append(
             info(
                 "sandbox.log_truncated",
-                f"the sampler printed {_size(result.log.total)}; the log keeps the first and last "
-                f"{_size(job.log_max_bytes // 2)}",
+                f"the sampler printed {format_bytes(result.log.total)}; the log keeps the first and last "
+                f"{format_bytes(job.log_max_bytes // 2)}",
                 artifact=src,
             )
         )

@@ -31,7 +31,8 @@ import time
 import uuid
 from pathlib import Path
 
-from grader.sandbox.base import (
+from grader.sandbox.collect import ChunkReader, Collected, extract_output
+from grader.sandbox.interface import (
     LABEL,
     OUTPUT_DIR,
     SANDBOX_UID,
@@ -42,7 +43,6 @@ from grader.sandbox.base import (
     SandboxError,
     SandboxJob,
 )
-from grader.sandbox.collect import ChunkReader, Collected, extract_output
 from grader.sandbox.logs import LogCapture
 
 CONTROL_TIMEOUT_S = 60  # for API calls other than the sampler's own output stream
@@ -196,6 +196,20 @@ class DockerBackend(Backend):
             "log_config": docker.types.LogConfig(type="none"),
         }
 
+    def image_problem(self, image: str) -> str | None:
+        docker = _docker()
+        try:
+            client = docker.from_env(timeout=CONTROL_TIMEOUT_S)
+            try:
+                client.images.get(image)
+            finally:
+                client.close()
+        except docker.errors.ImageNotFound:
+            return _image_missing(image)
+        except docker.errors.DockerException as exc:
+            return f"docker: {exc}"
+        return None
+
     def run(self, job: SandboxJob, source_dir: Path, output_dir: Path) -> BackendResult:
         docker = _docker()
         try:
@@ -203,10 +217,7 @@ class DockerBackend(Backend):
             client.images.get(job.image)
             ncpu = int(client.info().get("NCPU") or 1)
         except docker.errors.ImageNotFound:
-            raise SandboxError(
-                f"the sandbox image {job.image!r} is not built: run .ci/sandbox-setup.sh, or "
-                f"docker build -t {job.image} - < Dockerfile"
-            ) from None
+            raise SandboxError(_image_missing(job.image)) from None
         except docker.errors.DockerException as exc:
             raise SandboxError(f"docker: {exc}") from None
 
@@ -356,11 +367,8 @@ def _after(report: str, key: str) -> str:
     return ""
 
 
-def leftover_containers() -> list[str]:
-    """Names of sandbox containers that still exist (there should be none)."""
-    docker = _docker()
-    client = docker.from_env(timeout=CONTROL_TIMEOUT_S)
-    try:
-        return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})]
-    finally:
-        client.close()
+def _image_missing(image: str) -> str:
+    return (
+        f"the sandbox image {image!r} is not built: run .ci/sandbox-setup.sh, or "
+        f"docker build -t {image} - < Dockerfile"
+    )

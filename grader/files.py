@@ -1,0 +1,48 @@
+"""Facts about files that several stages need: image extensions, OS junk, sizes, content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+# Extensions of image files, for sniffing what a submitted item holds and listing image sets.
+# The content decides the format when an image is checked; this set only finds candidates.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+
+
+def junk_kind(parts: list[str]) -> str | None:
+    """The kind of operating-system leftover a path is (its '/'-separated parts), or None."""
+    if "__MACOSX" in parts:
+        return "macosx"
+    name = parts[-1]
+    if name.startswith("._"):
+        return "appledouble"
+    low = name.lower()
+    if low == ".ds_store":
+        return "ds_store"
+    if low == "thumbs.db":
+        return "thumbs_db"
+    if low == "desktop.ini":
+        return "desktop_ini"
+    return None
+
+
+def format_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'; binary units, as file managers on Linux and the zip limits use."""
+    if n < 1024:
+        return f"{int(n):,} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.1f} {unit}".replace(".0 ", " ")
+    return f"{n} bytes"
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
