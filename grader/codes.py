@@ -531,6 +531,48 @@ _TABLE = [
         "upload the images your submitted code makes",
     ),
     (
+        "evaluator.count",
+        "error",
+        "The number of images for a label file is not the number of label sets in it, so the evaluator cannot tell which image belongs to which label set and accuracy is not computed.",
+        "hand in one image per label set: 0.png ... N-1.png for a file of N label sets",
+    ),
+    (
+        "evaluator.names",
+        "error",
+        "Image i of a label file must be named i.png; some names are missing or do not belong to a label set, so accuracy is not computed.",
+        "name the images 0.png, 1.png, ... in the order of the label file",
+    ),
+    (
+        "evaluator.ambiguous",
+        "error",
+        "The same image name appears more than once (in different folders), so it is not clear which one belongs to the label set.",
+        "keep one image per name",
+    ),
+    (
+        "evaluator.size",
+        "error",
+        "The evaluator takes images of one size only; images of another size are not resized for you, so accuracy is not computed.",
+        "save the images at the size the assignment asks for",
+    ),
+    (
+        "evaluator.mode",
+        "warning",
+        "Some images are not RGB; they were converted to RGB before the evaluator saw them.",
+        "save the images as RGB",
+    ),
+    (
+        "evaluator.unreadable",
+        "error",
+        "Some images could not be opened, so accuracy is not computed.",
+        "save these images again and check that they open",
+    ),
+    (
+        "prerequisite.missing",
+        "error",
+        "This work is graded only if an earlier part (for example a progress report) was handed in on time; it was not found, so this work is not graded.",
+        "talk to the TA if you handed the earlier part in",
+    ),
+    (
         "metric.failed",
         "error",
         "A metric could not be computed for this submission.",
