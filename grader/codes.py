@@ -590,6 +590,18 @@ _TABLE = [
         "Grading this submission crashed; the TA has the details.",
         "this is not necessarily your fault; the TA will look at it",
     ),
+    (
+        "executor.task_failed",
+        "error",
+        "The cluster stopped the task grading this submission (cancelled, out of memory, node failure or preemption) before it finished; nothing was graded yet.",
+        "not your doing: the TA runs the grading again",
+    ),
+    (
+        "executor.timeout",
+        "error",
+        "Grading this submission took longer than the time limit the TA set on the cluster; nothing was graded yet.",
+        "not your doing: the TA raises the time limit and runs the grading again",
+    ),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}
