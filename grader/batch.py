@@ -2,24 +2,25 @@
 
 Each student is one task with plain inputs (a Submission) and a plain output (a
 StudentResult); the store is the only shared state and only this module's main thread
-writes to it. Worker threads share one Inception model per backend (see GradingContext).
+writes to it, as each result arrives from the executor (grader/executors: threads here
+sharing one Inception model, or tasks on a Slurm cluster).
 """
 
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
+from grader.executors import Executor, GradeJob, infrastructure_failure
+from grader.executors.local import LocalExecutor
 from grader.intake.discover import Submission, apply_submission_times, discover
 from grader.layout import student_dir
 from grader.pipeline import (
     GradingContext,
-    grade_submission,
     machine_info,
     rescore,
     score_key,
@@ -59,6 +60,7 @@ def run_batch(
     times: dict[str, datetime] | None = None,
     command: str = "",
     only: set[str] | None = None,
+    executor: Executor | None = None,
 ) -> BatchSummary:
     subs = discover(submissions_dir, ctx.rubric.submission.id_pattern)
     apply_submission_times(subs, times)
@@ -87,24 +89,22 @@ def run_batch(
             else:
                 todo.append((sub, key, skey))
         bar = tqdm(total=len(todo), desc="grading", unit="student", disable=not ctx.progress)
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            pending: dict[Future, tuple[Submission, str, str]] = {}
-            queue = list(todo)
-            while queue or pending:
-                while queue and len(pending) < max(1, jobs):
-                    sub, key, skey = queue.pop(0)
-                    pending[pool.submit(grade_submission, sub, ctx)] = (sub, key, skey)
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    sub, key, skey = pending.pop(future)
-                    result = future.result()  # grade_submission never raises for student problems
-                    result.submission = ", ".join(sub.display_name(p) for p in sub.items)
-                    result.grading_key = key
-                    store.put(result, key, skey, run_id)
-                    _render_student(result, ctx, out_dir, run)
-                    summary.graded.append(sub.student_id)
-                    bar.update(1)
-                    bar.set_postfix_str(sub.student_id)
+        executor = executor or LocalExecutor(jobs=jobs)
+        skeys = {sub.student_id: skey for sub, _, skey in todo}
+        for job, result in executor.grade([GradeJob(sub, key) for sub, key, _ in todo], ctx, out_dir):
+            sub, key = job.submission, job.key
+            result.submission = ", ".join(sub.display_name(p) for p in sub.items)
+            result.grading_key = key
+            if infrastructure_failure(result):
+                # Stopped by the scheduler: nothing was graded, and a stored key that can never
+                # match makes the next run grade this student again.
+                store.put(result, f"failed:{key}", skeys[sub.student_id], run_id, graded=False)
+            else:
+                store.put(result, key, skeys[sub.student_id], run_id)
+            _render_student(result, ctx, out_dir, run)
+            summary.graded.append(sub.student_id)
+            bar.update(1)
+            bar.set_postfix_str(sub.student_id)
         bar.close()
         if only is None:
             summary.removed = store.remove_except({s.student_id for s in subs})
