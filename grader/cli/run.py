@@ -11,6 +11,8 @@ import click
 from grader.batch import run_batch
 from grader.cli.options import grading_options, stats_for_rubric
 from grader.errors import GraderError
+from grader.executors import make_executor
+from grader.executors.settings import executor_options
 from grader.intake.discover import read_times_csv
 from grader.layout import STUDENTS_DIR
 from grader.pipeline import GradingContext
@@ -31,9 +33,11 @@ from grader.scratch import scratch_dir
 @click.option("--no-sandbox", is_flag=True, help="Do not re-run samplers even if the rubric asks for it.")
 @click.option("--sandbox-backend", type=click.Choice(["docker", "bwrap"]), default=None)
 @click.option("--keep-work", is_flag=True, help="Keep unpacked submissions under OUT/work for inspection.")
+@executor_options
 @click.option("--quiet", "-q", is_flag=True)
 def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, out_dir, times_csv,
-        jobs, force, only, no_sandbox, sandbox_backend, keep_work, quiet):
+        jobs, force, only, no_sandbox, sandbox_backend, keep_work, quiet,
+        executor_settings):
     """Grade every submission in SUBMISSIONS with a rubric.
 
     Resumable: unchanged students are skipped on a rerun. Exit 0: everyone graded;
@@ -48,10 +52,13 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
             run_sampler=not no_sandbox, sandbox_backend=sandbox_backend, progress=not quiet, keep_work=keep_work,
         )
         ctx.preflight()
+        executor = make_executor(executor_settings, jobs=jobs)
+        executor.check(ctx)
         summary = run_batch(
             submissions, ctx, out_dir, jobs=jobs, force=force,
             times=read_times_csv(times_csv) if times_csv else None,
             command=shlex.join(["grader", *sys.argv[1:]]), only=set(only) or None,
+            executor=executor,
         )
     by_status: dict[str, int] = {}
     for r in summary.results:
@@ -62,6 +69,8 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
         + (f", {len(summary.removed)} removed" if summary.removed else "")
         + " | " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
     )
+    for line in executor.report():
+        click.echo(line)
     click.echo(f"results: {out_dir / 'index.html'}  (export: grader export {out_dir} --format csv)")
     sys.exit(1 if summary.errors else 0)
 
