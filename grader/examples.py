@@ -51,9 +51,11 @@ def png_bytes(array: np.ndarray, mode: str = "RGB") -> bytes:
     return buf.getvalue()
 
 
-def _zip_write(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+def write_zip_entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """One deflated entry with a fixed time and mode: the same content gives the same zip bytes."""
     info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
     zf.writestr(info, data)
 
 
@@ -68,10 +70,10 @@ def write_images_zip(path: Path, digits: np.ndarray, *, folder: str = "", junk: 
             data = png_bytes(np.stack([digit] * 3, axis=-1))
             if corrupt is not None and i == corrupt:
                 data = data[: len(data) // 2]  # a truncated PNG, as from an interrupted copy
-            _zip_write(zf, f"{folder}{i:05d}.png", data)
+            write_zip_entry(zf, f"{folder}{i:05d}.png", data)
         if junk:
-            _zip_write(zf, ".DS_Store", b"\0\0\0\1Bud1" + bytes(64))
-            _zip_write(zf, "__MACOSX/._00001.png", b"\0\5\26\7" + bytes(60))
+            write_zip_entry(zf, ".DS_Store", b"\0\0\0\1Bud1" + bytes(64))
+            write_zip_entry(zf, "__MACOSX/._00001.png", b"\0\5\26\7" + bytes(60))
     return path
 
 
@@ -117,11 +119,11 @@ Train: `python train.py`   Sample: `python sample.py --output images --num 10000
 def write_source_zip(path: Path, *, with_weights: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:
-        _zip_write(zf, "README.md", README_TEXT.encode())
-        _zip_write(zf, "sample.py", SAMPLER_SOURCE.encode())
-        _zip_write(zf, "train.py", b"# training loop (omitted in the example)\n")
+        write_zip_entry(zf, "README.md", README_TEXT.encode())
+        write_zip_entry(zf, "sample.py", SAMPLER_SOURCE.encode())
+        write_zip_entry(zf, "train.py", b"# training loop (omitted in the example)\n")
         if with_weights:
-            _zip_write(zf, "model.pth", bytes(4096))
+            write_zip_entry(zf, "model.pth", bytes(4096))
     return path
 
 

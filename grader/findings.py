@@ -92,16 +92,19 @@ def compact_list(items: Iterable[str], first: int = 5) -> str:
     return f"{', '.join(items[:first])} and {len(items) - first:,} more"
 
 
+def runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted runs of consecutive integers: [1,2,3,7,9,10] -> [(1,3), (7,7), (9,10)]."""
+    nums = sorted(set(numbers))
+    spans: list[tuple[int, int]] = []
+    for n in nums:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], n)
+        else:
+            spans.append((n, n))
+    return spans
+
+
 def compact_ranges(numbers: Iterable[int], fmt: str = "{}", first: int = 5) -> str:
     """Collapse sorted integers into ranges: [1,2,3,7,9,10] -> '1-3, 7, 9-10'."""
-    nums = sorted(set(numbers))
-    spans: list[str] = []
-    i = 0
-    while i < len(nums):
-        j = i
-        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
-            j += 1
-        a, b = fmt.format(nums[i]), fmt.format(nums[j])
-        spans.append(a if i == j else f"{a}-{b}")
-        i = j + 1
+    spans = [fmt.format(a) if a == b else f"{fmt.format(a)}-{fmt.format(b)}" for a, b in runs(numbers)]
     return compact_list(spans, first)

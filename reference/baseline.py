@@ -12,13 +12,13 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from grader.examples import write_zip_entry
 from reference.ddpm import sample_ddpm
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 GRADER_DIR = REFERENCE_DIR.parent / "grader"
 # Modules of the grader package the reference code imports (MNIST/zip readers, errors).
 GRADER_MODULES = ("__init__.py", "datasets.py", "errors.py")
-FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip timestamps, so a seed gives byte-identical zips
 
 SOURCE_README = """\
 # Reference DDPM for HW3 (MNIST, 28x28)
@@ -40,29 +40,22 @@ SOURCE_README = """\
 """
 
 
-def _add_file(archive: zipfile.ZipFile, arcname: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(arcname, date_time=FIXED_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
-
-
 def zip_images(images_dir: Path, target: Path) -> Path:
     """Flat zip of the folder's PNGs in name order (no folder entries, no junk)."""
     with zipfile.ZipFile(target, "w") as archive:
         for png in sorted(images_dir.glob("*.png")):
-            _add_file(archive, png.name, png.read_bytes())
+            write_zip_entry(archive, png.name, png.read_bytes())
     return target
 
 
 def zip_source(target: Path) -> Path:
     """The reference package's Python code and readme, plus the grader modules it imports."""
     with zipfile.ZipFile(target, "w") as archive:
-        _add_file(archive, "README.md", SOURCE_README.encode())
+        write_zip_entry(archive, "README.md", SOURCE_README.encode())
         for path in sorted(REFERENCE_DIR.glob("*.py")):
-            _add_file(archive, f"reference/{path.name}", path.read_bytes())
+            write_zip_entry(archive, f"reference/{path.name}", path.read_bytes())
         for name in GRADER_MODULES:
-            _add_file(archive, f"grader/{name}", (GRADER_DIR / name).read_bytes())
+            write_zip_entry(archive, f"grader/{name}", (GRADER_DIR / name).read_bytes())
     return target
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from grader.errors import GraderError
 from grader.files import format_bytes, junk_kind
-from grader.findings import Finding, compact_list, error
+from grader.findings import Finding, compact_list, error, runs
 
 if TYPE_CHECKING:
     from grader.artifacts import ImageSetArtifact
@@ -497,15 +497,7 @@ def _unpadded(name: str) -> str:
 
 def _name_ranges(indices: list[int], pattern: str) -> str:
     """Sorted indices as names with ranges: '00017.png, 04512-04520.png'."""
-    spans = []
-    i = 0
-    while i < len(indices):
-        j = i
-        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
-            j += 1
-        spans.append(_span(pattern, indices[i], indices[j]))
-        i = j + 1
-    return compact_list(spans)
+    return compact_list([_span(pattern, a, b) for a, b in runs(indices)])
 
 
 def _span(pattern: str, a: int, b: int) -> str:

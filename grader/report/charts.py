@@ -85,7 +85,7 @@ def histogram(values: Iterable[float], lo: float, hi: float, bins: int) -> Histo
         )
     every = max(1, math.ceil(bins / 5))  # at most ~6 labels on the axis
     ticks = [
-        (round(MARGIN_LEFT + i * bar_w, 2), format_number(lo + i * step))
+        (round(MARGIN_LEFT + i * bar_w, 2), _axis_number(lo + i * step))
         for i in range(0, bins + 1, every)
     ]
     return Histogram(bars=bars, ticks=ticks, max_count=top, total=len(values))
@@ -106,7 +106,7 @@ def metric_histogram(values: Sequence[float]) -> Histogram:
     return histogram(finite, lo, lo + bins * step, bins)
 
 
-def format_number(value: float) -> str:
+def _axis_number(value: float) -> str:
     return f"{value:g}" if abs(value) < 1e6 else f"{value:.3g}"
 
 

@@ -31,8 +31,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from PIL import Image
 
-from grader.errors import GraderError
 from grader.codes import lookup
+from grader.errors import GraderError
 from grader.findings import Severity
 from grader.layout import PAGE, STUDENTS_DIR, student_dir_name, student_href
 from grader.report import charts

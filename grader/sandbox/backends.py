@@ -36,9 +36,10 @@ def get_backend(name: str = "auto") -> Backend:
 def sandbox_problems(spec: SampleSpec, backend: str | None = None) -> list[str]:
     """Why the rubric's sampler cannot run here (no usable backend, image not built), one
     sentence each; checked once before any student is graded."""
+    instead = " (or pass --no-sandbox to grade the uploaded images)"
     try:
         chosen = get_backend(backend or spec.backend)
     except SandboxError as exc:
-        return [f"sample: {exc} (or pass --no-sandbox to grade the uploaded images)"]
+        return [f"sample: {exc}{instead}"]
     problem = chosen.image_problem(spec.image)
-    return [f"sample: {problem}"] if problem else []
+    return [f"sample: {problem}{instead}"] if problem else []
