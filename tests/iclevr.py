@@ -1,0 +1,185 @@
+"""A small i-CLEVR-like world for Lab6 tests: 1-3 coloured objects on a grey 64x64 background.
+
+8 colours x 3 shapes = 24 classes in the course's ``objects.json`` order (shape-major:
+``gray cube`` 0 ... ``yellow cube`` 7, ``gray sphere`` 8 ..., ``yellow cylinder`` 23). Scenes
+are drawn with Pillow; label files are lists of lists of object names, as the course's
+``test.json`` and ``new_test.json``. Everything is a function of a seed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+# CLEVR's own colour values.
+COLOURS = {
+    "gray": (87, 87, 87),
+    "red": (173, 35, 35),
+    "blue": (42, 75, 215),
+    "green": (29, 105, 20),
+    "brown": (129, 74, 25),
+    "purple": (129, 38, 192),
+    "cyan": (41, 208, 208),
+    "yellow": (255, 238, 51),
+}
+SHAPES = ("cube", "sphere", "cylinder")
+OBJECTS = {
+    f"{c} {s}": i * len(COLOURS) + j for i, s in enumerate(SHAPES) for j, c in enumerate(COLOURS)
+}
+BACKGROUND = (160, 160, 160)
+SIZE = 64
+RADIUS = (8.0, 12.0)  # object half-widths in pixels
+
+
+def label_sets(n: int, seed: int) -> list[list[str]]:
+    """n scenes, each 1-3 distinct object names."""
+    rng = np.random.default_rng(seed)
+    names = list(OBJECTS)
+    return [
+        [names[i] for i in rng.choice(24, size=int(rng.integers(1, 4)), replace=False)]
+        for _ in range(n)
+    ]
+
+
+def _shade(rgb: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(int(min(255, max(0, round(v * factor)))) for v in rgb)
+
+
+def _draw(draw: ImageDraw.ImageDraw, name: str, cx: float, cy: float, r: float) -> None:
+    colour, shape = name.split(" ")
+    rgb = COLOURS[colour]
+    if shape == "cube":
+        draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=rgb, outline=_shade(rgb, 0.6))
+        draw.polygon(
+            [
+                (cx - r, cy - r),
+                (cx - r + r / 2, cy - r - r / 2),
+                (cx + r + r / 2, cy - r - r / 2),
+                (cx + r, cy - r),
+            ],
+            fill=_shade(rgb, 1.3),
+        )
+    elif shape == "sphere":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
+        draw.ellipse([cx - r / 2, cy - r / 2, cx, cy], fill=_shade(rgb, 1.35))
+    else:  # cylinder: a body between two ellipses, the top one lit
+        h = r / 2
+        draw.ellipse([cx - r, cy + r - h, cx + r, cy + r + h], fill=_shade(rgb, 0.8))
+        draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=_shade(rgb, 0.8))
+        draw.ellipse([cx - r, cy - r - h, cx + r, cy - r + h], fill=_shade(rgb, 1.3))
+
+
+def render(objects: list[str], seed: int) -> np.ndarray:
+    """uint8 [64, 64, 3]: the objects at random, non-overlapping places and sizes."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    placed: list[tuple[float, float, float]] = []
+    for name in objects:
+        for _ in range(200):
+            r = float(rng.uniform(*RADIUS))
+            cx, cy = (float(v) for v in rng.uniform(r + 2, SIZE - r - 6, size=2) + (2, 6))
+            if all((cx - x) ** 2 + (cy - y) ** 2 > (r + q + 3) ** 2 for x, y, q in placed):
+                break
+        placed.append((cx, cy, r))
+        _draw(draw, name, cx, cy, r)
+    return np.asarray(image)
+
+
+def render_all(sets: list[list[str]], seed: int) -> np.ndarray:
+    return np.stack([render(objs, seed * 100_003 + i) for i, objs in enumerate(sets)])
+
+
+def onehot(sets: list[list[str]]) -> np.ndarray:
+    out = np.zeros((len(sets), len(OBJECTS)), np.float32)
+    for i, objs in enumerate(sets):
+        out[i, [OBJECTS[o] for o in objs]] = 1
+    return out
+
+
+def wrong_objects(sets: list[list[str]], fraction: float, seed: int) -> list[list[str]]:
+    """The scenes with about `fraction` of their objects swapped for objects not in the scene."""
+    rng = np.random.default_rng(seed)
+    names = list(OBJECTS)
+    out = []
+    for objs in sets:
+        new = list(objs)
+        for i in range(len(new)):
+            if rng.random() < fraction:
+                new[i] = str(rng.choice([n for n in names if n not in new and n not in objs]))
+        out.append(new)
+    return out
+
+
+def write_label_files(folder: Path, *, n: int = 32, seed: int = 0) -> dict[str, list[list[str]]]:
+    """objects.json, test.json and new_test.json as the course hands them out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "objects.json").write_text(json.dumps(OBJECTS))
+    files = {"test": label_sets(n, seed), "new_test": label_sets(n, seed + 1)}
+    for stem, sets in files.items():
+        (folder / f"{stem}.json").write_text(json.dumps(sets))
+    return files
+
+
+def write_pngs(folder: Path, images: np.ndarray, *, names: list[str] | None = None) -> Path:
+    """0.png ... N-1.png (or the given names), RGB, in folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / (names[i] if names else f"{i}.png"))
+    return folder
+
+
+def noise_images(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, SIZE, SIZE, 3), dtype=np.uint8)
+
+
+def course_network():
+    """The course's evaluator network: resnet18 without weights, fc -> Linear(512, 24) + Sigmoid."""
+    import torch
+    import torchvision
+
+    net = torchvision.models.resnet18(weights=None)
+    net.fc = torch.nn.Sequential(torch.nn.Linear(512, len(OBJECTS)), torch.nn.Sigmoid())
+    return net
+
+
+def to_input(images: np.ndarray):
+    """uint8 [N, 64, 64, 3] -> ToTensor + Normalize((0.5,)*3, (0.5,)*3), float32 [N, 3, 64, 64]."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+    return (x - 0.5) / 0.5
+
+
+def train_evaluator(
+    path: Path,
+    *,
+    scenes: int = 3000,
+    epochs: int = 4,
+    seed: int = 0,
+    batch: int = 64,
+    lr: float = 2e-3,
+) -> Path:
+    """Train the course's evaluator network on rendered scenes; save {'model': state_dict}."""
+    import torch
+
+    torch.manual_seed(seed)
+    sets = label_sets(scenes, seed + 1000)
+    x, y = to_input(render_all(sets, seed + 1000)), torch.from_numpy(onehot(sets))
+    net = course_network()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = torch.nn.BCELoss()
+    gen = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(scenes, generator=gen).split(batch):
+            opt.zero_grad()
+            loss_fn(net(x[idx]), y[idx]).backward()
+            opt.step()
+    net.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": net.state_dict()}, path)
+    return path
