@@ -17,8 +17,10 @@ from tqdm import tqdm
 
 from grader.executors import Executor, GradeJob, infrastructure_failure
 from grader.executors.local import LocalExecutor
+from grader.gradebook import key_parts, rubric_text, why_changed, with_overrides
 from grader.intake.discover import Submission, apply_submission_times, discover
 from grader.layout import student_dir
+from grader.lock import results_lock
 from grader.pipeline import (
     GradingContext,
     machine_info,
@@ -38,7 +40,8 @@ class BatchSummary:
     graded: list[str] = field(default_factory=list)  # checked and measured (features may be cached)
     rescored: list[str] = field(default_factory=list)  # only scoring or times changed
     reused: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # records deleted by --prune
+    absent: list[str] = field(default_factory=list)  # stored, not in the folder this run (kept)
     run: RunInfo | None = None
 
     @property
@@ -46,11 +49,20 @@ class BatchSummary:
         return [r.student_id for r in self.results if r.status == "error"]
 
 
-def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, run: RunInfo) -> None:
-    render_student_page(result, student_dir(out_dir, result.student_id), run=run, rubric=ctx.rubric)
+def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, run: RunInfo,
+                    store: ResultStore, show_tracebacks: bool = False) -> None:
+    render_student_page(result, student_dir(out_dir, result.student_id), run=run, rubric=ctx.rubric,
+                        history=store.history(result.student_id), show_tracebacks=show_tracebacks)
 
 
-def run_batch(
+def run_batch(submissions_dir: Path, ctx: GradingContext, out_dir: Path, *, command: str = "",
+              **options) -> BatchSummary:
+    """One run at a time per results folder: a second one is refused (exit 2) naming the first."""
+    with results_lock(out_dir, command):
+        return _run_batch(submissions_dir, ctx, out_dir, command=command, **options)
+
+
+def _run_batch(
     submissions_dir: Path,
     ctx: GradingContext,
     out_dir: Path,
@@ -61,6 +73,8 @@ def run_batch(
     command: str = "",
     only: set[str] | None = None,
     executor: Executor | None = None,
+    prune: bool = False,
+    show_tracebacks: bool = False,
 ) -> BatchSummary:
     subs = discover(submissions_dir, ctx.rubric.submission.id_pattern)
     apply_submission_times(subs, times)
@@ -75,16 +89,26 @@ def run_batch(
     summary = BatchSummary(results=[], run=run)
     with ResultStore(out_dir) as store:
         run_id = store.start_run(run)
+        store.save_rubric(ctx.rubric.content_hash, rubric_text(ctx.rubric))
         todo: list[tuple[Submission, str, str]] = []
+        parts: dict[str, dict] = {}  # why a stored grade changes: logged in the history
+        whys: dict[str, str] = {}
         for sub in subs:
-            key, skey = ctx.grading_key(submission_hash(sub)), score_key(ctx.rubric, sub)
-            stored = None if force else store.keys(sub.student_id)
+            shash = submission_hash(sub)
+            key, skey = ctx.grading_key(shash), score_key(ctx.rubric, sub)
+            when = f"{sub.submitted_at.isoformat() if sub.submitted_at else ''}|{sub.submitted_at_source}"
+            parts[sub.student_id] = key_parts(shash, ctx.rubric, key, when)
+            exists = store.keys(sub.student_id)
+            whys[sub.student_id] = why_changed(store.key_parts(sub.student_id), parts[sub.student_id],
+                                               force=force, stored=exists is not None)
+            stored = None if force else exists
             if stored == (key, skey):
                 summary.reused.append(sub.student_id)
             elif stored is not None and stored[0] == key:
-                result = rescore(store.get(sub.student_id), sub, ctx.rubric)
-                store.put(result, key, skey, run_id, graded=False)
-                _render_student(result, ctx, out_dir, run)
+                result = with_overrides(rescore(store.get(sub.student_id), sub, ctx.rubric), store, ctx.rubric)
+                store.put(result, key, skey, run_id, graded=False, why=whys[sub.student_id],
+                          key_parts=parts[sub.student_id])
+                _render_student(result, ctx, out_dir, run, store, show_tracebacks)
                 summary.rescored.append(sub.student_id)
             else:
                 todo.append((sub, key, skey))
@@ -95,26 +119,35 @@ def run_batch(
             sub, key = job.submission, job.key
             result.submission = ", ".join(sub.display_name(p) for p in sub.items)
             result.grading_key = key
+            with_overrides(result, store, ctx.rubric)
             if infrastructure_failure(result):
                 # Stopped by the scheduler: nothing was graded, and a stored key that can never
                 # match makes the next run grade this student again.
-                store.put(result, f"failed:{key}", skeys[sub.student_id], run_id, graded=False)
+                store.put(result, f"failed:{key}", skeys[sub.student_id], run_id, graded=False,
+                          why="grading stopped by the scheduler")
             else:
-                store.put(result, key, skeys[sub.student_id], run_id)
-            _render_student(result, ctx, out_dir, run)
+                store.put(result, key, skeys[sub.student_id], run_id, why=whys[sub.student_id],
+                          key_parts=parts[sub.student_id])
+            _render_student(result, ctx, out_dir, run, store, show_tracebacks)
             summary.graded.append(sub.student_id)
             bar.update(1)
             bar.set_postfix_str(sub.student_id)
         bar.close()
         if only is None:
-            summary.removed = store.remove_except({s.student_id for s in subs})
-            for gone in summary.removed:
-                shutil.rmtree(student_dir(out_dir, gone), ignore_errors=True)
+            # Nothing is deleted unless asked: a student missing from the folder keeps the record.
+            present = {s.student_id for s in subs}
+            store.mark_presence(present, run_id)
+            if prune:
+                summary.removed = store.prune(present, run_id)
+                for gone in summary.removed:
+                    shutil.rmtree(student_dir(out_dir, gone), ignore_errors=True)
+            summary.absent = store.absent()
         run.finished_at = datetime.now(timezone.utc)
         store.finish_run(run_id, run)
         summary.results = store.all()
-    for result in summary.results:
-        if result.student_id in summary.reused:
-            _render_student(result, ctx, out_dir, run)
+        written = set(summary.graded) | set(summary.rescored)
+        for result in summary.results:
+            if result.student_id not in written:  # reused, or not present: its page may have changed
+                _render_student(result, ctx, out_dir, run, store, show_tracebacks)
     render_class_page(summary.results, run, out_dir)
     return summary

@@ -1,4 +1,9 @@
-"""Grades out to where TAs need them: a generic CSV, a Canvas gradebook import, Gradescope results.json."""
+"""Grades out to where TAs need them: a generic CSV, a Canvas gradebook import, Gradescope results.json.
+
+An incomplete grade is never written as a number: the generic CSV marks it (empty final,
+`grade_status` incomplete and the reason); the LMS files leave its grade out (the CLI
+refuses to write them at all unless the TA passes --allow-incomplete).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import atomic
 from grader.errors import GraderError
 from grader.findings import Severity
 from grader.layout import gradescope_file
 from grader.results import StudentResult
 
 GENERIC_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points",
-                   "fid", "findings", "status"]
+                   "fid", "findings", "status", "grade_status", "incomplete_reason", "present", "ta_override"]
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -40,8 +46,20 @@ def generic_csv(results: list[StudentResult]) -> str:
             _fmt(g.raw if g else None), g.late_days if g else "", _fmt(g.late_deduction if g else None),
             _fmt(g.final if g else None), _fmt(g.max_points if g else None),
             _fmt(_fid(r), 4), _failing(r), r.status,
+            r.grade_status, r.incomplete_reason if r.grade_status == "incomplete" else "",
+            "yes" if r.present else "no (not in the latest run)", _overrides(r),
         ])
     return out.getvalue()
+
+
+def _overrides(result: StudentResult) -> str:
+    lines = [line for line in result.grade.lines if line.override] if result.grade else []
+    return "; ".join(f"{line.label} ({line.points:+g}): {line.detail}" for line in lines)
+
+
+def incomplete_students(results: list[StudentResult]) -> list[StudentResult]:
+    """Students whose grade is not a number yet (incomplete lines, or grading crashed)."""
+    return [r for r in results if r.grade_status == "incomplete"]
 
 
 CANVAS_ROSTER_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -53,6 +71,7 @@ class CanvasExport:
     unmatched_results: list[str] = field(default_factory=list)  # graded, not on the roster
     ungraded_students: list[str] = field(default_factory=list)  # on the roster, no result
     ambiguous: list[str] = field(default_factory=list)  # one result id matching several roster rows
+    incomplete: list[str] = field(default_factory=list)  # on the roster, grade incomplete: cell left empty
 
 
 def _read_roster(path: Path) -> list[dict[str, str]]:
@@ -78,6 +97,7 @@ def canvas_csv(results: list[StudentResult], roster_path: Path, assignment: str,
         for key in {row.get("SIS User ID", "").strip(), row.get("ID", "").strip()} - {""}:
             by_key.setdefault(key.lower(), []).append(i)
     grades: dict[int, float] = {}
+    incomplete_rows: set[int] = set()
     export = CanvasExport(csv_text="")
     for r in results:
         rows = sorted(set(by_key.get(r.student_id.lower(), [])))
@@ -85,6 +105,9 @@ def canvas_csv(results: list[StudentResult], roster_path: Path, assignment: str,
             export.unmatched_results.append(r.student_id)
         elif len(rows) > 1:
             export.ambiguous.append(r.student_id)
+        elif r.grade_status == "incomplete":
+            export.incomplete.append(r.student_id)  # an empty cell: Canvas keeps it ungraded, never 0
+            incomplete_rows.add(rows[0])
         elif r.grade is not None:
             grades[rows[0]] = r.grade.final
     out = io.StringIO()
@@ -93,36 +116,53 @@ def canvas_csv(results: list[StudentResult], roster_path: Path, assignment: str,
     writer.writerow(["Points Possible", "", "", "", ""] + [f"{max_points:g}"])
     for i, row in enumerate(roster):
         writer.writerow([row.get(c, "") for c in CANVAS_ROSTER_COLUMNS] + [_fmt(grades.get(i))])
-        if i not in grades:
+        if i not in grades and i not in incomplete_rows:
             export.ungraded_students.append(row.get("SIS User ID") or row.get("ID") or row.get("Student", ""))
     export.csv_text = out.getvalue()
     return export
 
 
 def gradescope_results(result: StudentResult) -> dict:
-    """Gradescope autograder results.json for one student."""
+    """Gradescope autograder results.json for one student.
+
+    Gradescope takes the top-level `score`, or, when it is absent, the sum of the tests'
+    scores. So an incomplete grade carries no number anywhere: no top-level score and no
+    score on any test (not even 0/0 finding entries), only the output saying it is
+    incomplete and why. Whatever Gradescope then shows, it is never a 0 or a partial sum
+    passed off as the grade; the TA enters the grade once it is resolved.
+    """
     g = result.grade
+    complete = result.grade_status == "complete"
     tests = []
     for line in g.lines if g else []:
-        entry = {"name": line.label, "score": round(line.points, 4), "output": line.detail, "visibility": "visible"}
-        if line.max_points is not None:
-            entry["max_score"] = round(line.max_points, 4)
+        entry = {"name": line.label, "output": line.detail, "visibility": "visible"}
+        if complete:
+            entry["score"] = round(line.points, 4)
+            if line.max_points is not None:
+                entry["max_score"] = round(line.max_points, 4)
+        elif line.incomplete:
+            entry["output"] = f"not computed: {line.detail}"
         tests.append(entry)
     for f in result.findings:
         if f.severity is Severity.INFO:
             continue
         text = f"{f.message}\nHow to fix: {f.fix}"
-        tests.append({"name": f"[{f.severity.value}] {f.code}" + (f" ({f.artifact})" if f.artifact else ""),
-                      "score": 0, "max_score": 0, "output": text, "visibility": "visible"})
-    output = f"Final grade {g.final:.2f} / {g.max_points:g}" if g else "Not graded: " + result.status
-    return {"score": round(g.final, 4) if g else 0.0, "output": output, "tests": tests, "visibility": "visible"}
+        entry = {"name": f"[{f.severity.value}] {f.code}" + (f" ({f.artifact})" if f.artifact else ""),
+                 "output": text, "visibility": "visible"}
+        if complete:
+            entry.update(score=0, max_score=0)
+        tests.append(entry)
+    if not complete:
+        output = f"Grade incomplete (no score yet; the teaching team will complete it): {result.incomplete_reason}"
+        return {"output": output, "tests": tests, "visibility": "visible"}
+    return {"score": round(g.final, 4), "output": f"Final grade {g.final:.2f} / {g.max_points:g}", "tests": tests,
+            "visibility": "visible"}
 
 
 def write_gradescope(results: list[StudentResult], out_dir: Path) -> list[Path]:
     written = []
     for r in results:
         path = gradescope_file(out_dir, r.student_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(gradescope_results(r), indent=2) + "\n", encoding="utf-8")
+        atomic.write_text(path, json.dumps(gradescope_results(r), indent=2) + "\n")
         written.append(path)
     return written

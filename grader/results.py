@@ -42,20 +42,52 @@ class MetricResult(BaseModel):
 
 class GradeLine(BaseModel):
     label: str
-    points: float  # signed: + for earned, - for deducted
+    points: float  # signed: + for earned, - for deducted (0 on an incomplete line)
     max_points: float | None = None  # for earned lines: the most this line can give
     detail: str = ""
+    incomplete: bool = False  # its points could not be computed (detail says why)
+    override: bool = False  # a TA's manual decision (detail gives the reason)
+
+
+GradeStatus = Literal["complete", "incomplete"]
 
 
 class Grade(BaseModel):
     max_points: float
-    raw: float  # before late policy
+    raw: float | None  # before late policy; None when incomplete
     late_days: int = 0
     late_deduction: float = 0.0
-    final: float
+    final: float | None  # None when incomplete: never a guessed number
     lines: list[GradeLine] = Field(default_factory=list)
     submitted_at: datetime | None = None
     submitted_at_source: str | None = None  # "gradescope metadata", "TA csv", "file times"
+    status: GradeStatus = "complete"
+    incomplete: list[str] = Field(default_factory=list)  # "line: why", one per missing line
+    computed: float | None = None  # the final before TA overrides (set when there are any)
+
+
+class Override(BaseModel):
+    """A TA's decision on one student's grade, kept in the store and applied on every scoring."""
+
+    kind: Literal["points", "adjust", "clear"]  # final set to / final moved by / finding ignored
+    points: float | None = None
+    code: str | None = None  # for "clear": a finding code or glob
+    reason: str
+    at: datetime | None = None
+
+
+class HistoryEntry(BaseModel):
+    """One change of a stored grade."""
+
+    student_id: str
+    at: datetime
+    run_id: int | None = None
+    why: str
+    old_final: float | None = None
+    new_final: float | None = None
+    old_status: str | None = None  # complete / incomplete / none / removed
+    new_status: str | None = None
+    detail: str = ""
 
 
 class SandboxRun(BaseModel):
@@ -85,6 +117,20 @@ class StudentResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     traceback: str | None = None
+    # Kept by the store, not by grading: False when the student was missing from the
+    # submissions folder in the latest run (the record is kept; `grader run --prune` drops it).
+    present: bool = True
+
+    @property
+    def grade_status(self) -> str:
+        """complete / incomplete: a record without a grade (a crash) is incomplete too."""
+        return self.grade.status if self.grade is not None else "incomplete"
+
+    @property
+    def incomplete_reason(self) -> str:
+        if self.grade is None:
+            return "grading crashed; see the report" if self.traceback else "not graded"
+        return "; ".join(self.grade.incomplete)
 
     def metric(self, name: str) -> MetricResult | None:
         return next((m for m in self.metrics if m.name == name), None)

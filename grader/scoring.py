@@ -14,7 +14,7 @@ from itertools import pairwise
 import numpy as np
 
 from grader.findings import Finding, Severity
-from grader.results import Grade, GradeLine, MetricResult
+from grader.results import Grade, GradeLine, MetricResult, Override, StudentResult
 from grader.rubric import Band, LatePolicy, Rubric
 
 
@@ -58,6 +58,7 @@ def score(
 ) -> Grade:
     s = rubric.scoring
     lines: list[GradeLine] = []
+    missing: list[str] = []  # lines that could not be computed: "label: why"
     by_name = {m.name: m for m in metrics}
 
     total = s.base_points if s.base_points is not None else (0.0 if s.bands else s.max_points)
@@ -70,8 +71,15 @@ def score(
         best = max(y for _, y in band.points)
         if metric is None or metric.value is None:
             why = (metric.skipped if metric else None) or "not computed"
-            lines.append(GradeLine(label=label, points=band.missing, max_points=best, detail=f"{band.metric} {why}"))
-            total += band.missing
+            fallback = missing_points(band)
+            if fallback is None:
+                lines.append(GradeLine(label=label, points=0.0, max_points=best, incomplete=True,
+                                       detail=f"{band.metric} {why}"))
+                missing.append(f"{label}: {band.metric} {why}")
+                continue
+            lines.append(GradeLine(label=label, points=fallback, max_points=best,
+                                   detail=f"{band.metric} {why}; {fallback:g} points set by the rubric (missing)"))
+            total += fallback
             continue
         pts = band_points(band, metric.value)
         lines.append(
@@ -95,12 +103,20 @@ def score(
         lines.append(GradeLine(label=rule.title or ", ".join(codes), points=-amount, detail=detail))
         total -= amount
 
+    zeroed = False
     for pattern in s.zero_if:
         hit = next((f for f in failing if _matches(f.code, pattern)), None)
         if hit is not None:
+            # Zero whatever the missing lines would have given: a real grade, not an incomplete one.
             lines.append(GradeLine(label="Grade set to zero", points=-total, detail=f"{hit.code}: {hit.message}"))
-            total = 0.0
+            total, zeroed = 0.0, True
             break
+
+    if missing and not zeroed:
+        grade = Grade(max_points=s.max_points, raw=None, final=None, lines=lines, status="incomplete",
+                      incomplete=missing, submitted_at=submitted_at, submitted_at_source=submitted_at_source)
+        _apply_late_policy_incomplete(grade, rubric.late)
+        return grade
 
     raw = min(max(total, s.min_total), s.max_points)
     if raw != total:
@@ -112,12 +128,96 @@ def score(
     return grade
 
 
+def missing_points(band: Band) -> float | None:
+    """Points for a band whose metric has no value: only what the rubric sets explicitly
+    (`missing:`); otherwise None, and the grade is incomplete."""
+    if "missing" not in band.model_fields_set:
+        return None
+    return band.missing
+
+
+def _zeroes_any_grade(policy: LatePolicy, days: int) -> bool:
+    return days > 0 and (policy.hard or (policy.max_days is not None and days > policy.max_days))
+
+
+def _apply_late_policy_incomplete(grade: Grade, policy: LatePolicy | None) -> None:
+    """An incomplete grade stays incomplete unless the late policy zeroes any grade."""
+    if policy is None or grade.submitted_at is None:
+        return
+    grade.late_days = days = late_days(grade.submitted_at, policy)
+    if not _zeroes_any_grade(policy, days):
+        return
+    when = f"submitted {grade.submitted_at.isoformat()} ({grade.submitted_at_source or 'unknown source'})"
+    label = "Late: hard deadline" if policy.hard else "Late beyond the limit"
+    grade.lines.append(GradeLine(label=label, points=0.0, detail=f"{days} day(s) late, zero whatever the "
+                                                              f"other lines; {when}"))
+    grade.raw, grade.final, grade.status = None, 0.0, "complete"
+    grade.incomplete = []
+
+
+def _without(findings: list[Finding], patterns: list[str]) -> list[Finding]:
+    return [f for f in findings if not any(_matches(f.code, p) for p in patterns)]
+
+
+def apply_overrides(
+    grade: Grade | None,
+    overrides: list[Override],
+    *,
+    rubric: Rubric | None = None,
+    metrics: list[MetricResult] = (),
+    findings: list[Finding] = (),
+) -> Grade | None:
+    """The computed grade with the TA's overrides as lines of their own, in a fixed order:
+    cleared findings (a re-score without them; needs the rubric), then adjustments, then a
+    final set by the TA (which also completes an incomplete grade)."""
+    if grade is None or not overrides:
+        return grade
+    grade = grade.model_copy(deep=True)
+    grade.computed = grade.final
+    cleared: list[str] = []
+    for o in (o for o in overrides if o.kind == "clear"):
+        if rubric is None:
+            raise ValueError("clearing a finding needs the rubric the grade was computed with")
+        cleared.append(o.code or "")
+        again = score(rubric, list(metrics), _without(list(findings), cleared),
+                      submitted_at=grade.submitted_at, submitted_at_source=grade.submitted_at_source)
+        delta = (again.final - grade.final) if again.final is not None and grade.final is not None else 0.0
+        grade.lines.append(GradeLine(label=f"TA override: {o.code} does not count", points=delta, override=True,
+                                     detail=o.reason))
+        grade.raw, grade.final, grade.late_days, grade.late_deduction = again.raw, again.final, again.late_days, \
+            again.late_deduction
+        grade.status, grade.incomplete = again.status, again.incomplete
+    for o in (o for o in overrides if o.kind == "adjust"):
+        grade.lines.append(GradeLine(label="TA override: adjustment", points=o.points or 0.0, override=True,
+                                     detail=o.reason))
+        if grade.final is not None:
+            grade.final += o.points or 0.0
+    for o in (o for o in overrides if o.kind == "points"):
+        before = grade.final
+        was = "" if before is not None else f" (the computed grade was incomplete: {'; '.join(grade.incomplete)})"
+        grade.lines.append(GradeLine(label="TA override: grade set", points=o.points - (before or 0.0),
+                                     override=True, detail=f"set to {o.points:g}: {o.reason}{was}"))
+        grade.final, grade.status, grade.incomplete = o.points, "complete", []
+    return grade
+
+
+def score_stored(result: StudentResult, rubric: Rubric, overrides: list[Override]) -> Grade | None:
+    """A stored record's grade computed again from its metrics and findings (nothing is
+    re-checked), with the overrides applied."""
+    if result.grade is None:
+        return None
+    g = result.grade
+    grade = score(rubric, result.metrics, result.findings, submitted_at=g.submitted_at,
+                  submitted_at_source=g.submitted_at_source)
+    return apply_overrides(grade, overrides, rubric=rubric, metrics=result.metrics, findings=result.findings)
+
+
 def _apply_late_policy(grade: Grade, policy: LatePolicy | None, min_total: float) -> None:
     if policy is None or grade.submitted_at is None:
         return
     days = late_days(grade.submitted_at, policy)
     grade.late_days = days
-    if days == 0:
+    if days == 0 or grade.raw is None:
         return
     when = f"submitted {grade.submitted_at.isoformat()} ({grade.submitted_at_source or 'unknown source'}), due {policy.due.isoformat()}"
     if policy.hard:

@@ -42,10 +42,35 @@ def test_higher_is_better_band():
     assert score(rubric, fid(0.95), []).final == pytest.approx(100)
 
 
-def test_missing_metric_scores_the_band_missing_value_and_says_why():
-    rubric = parse_rubric(BASE)
-    grade = score(rubric, [MetricResult(name="fid", kind="fid", artifact="images", skipped="stats absent")], [])
-    assert grade.final == 0 and "stats absent" in grade.lines[0].detail
+SKIPPED = [MetricResult(name="fid", kind="fid", artifact="images", skipped="stats absent")]
+
+
+def test_missing_metric_makes_the_grade_incomplete_never_zero():
+    grade = score(parse_rubric(BASE), SKIPPED, [error("zip.junk", "j")])
+    assert grade.status == "incomplete" and grade.final is None and grade.raw is None
+    assert grade.incomplete == ["fid: fid stats absent"]
+    assert grade.lines[0].incomplete and "stats absent" in grade.lines[0].detail
+    assert score(parse_rubric(BASE), [], []).incomplete == ["fid: fid not computed"]  # no record at all
+
+
+def test_missing_points_set_by_the_rubric_are_a_real_grade():
+    rubric = parse_rubric(BASE.replace("[[40, 100], [100, 0]]}", "[[40, 100], [100, 0]], missing: 30}"))
+    grade = score(rubric, SKIPPED, [error("zip.junk", "j")])
+    assert grade.status == "complete" and grade.final == pytest.approx(25)
+    assert "stats absent" in grade.lines[0].detail and "30 points set by the rubric" in grade.lines[0].detail
+    zero = parse_rubric(BASE.replace("[[40, 100], [100, 0]]}", "[[40, 100], [100, 0]], missing: 0}"))
+    assert score(zero, SKIPPED, []).final == 0 and score(zero, SKIPPED, []).status == "complete"
+
+
+def test_zero_if_and_a_hard_deadline_complete_an_incomplete_grade_with_zero():
+    rubric = parse_rubric(BASE + "  zero_if: [submission.missing_artifact]\n")
+    grade = score(rubric, SKIPPED, [error("submission.missing_artifact", "no images")])
+    assert grade.status == "complete" and grade.final == 0 and not grade.incomplete
+    assert score(rubric, SKIPPED, []).status == "incomplete"  # no zero_if finding: still incomplete
+    hard = parse_rubric(BASE + 'late:\n  due: "2026-10-07T23:59:00+08:00"\n  hard: true\n')
+    late = hard.late.due + timedelta(days=1)
+    assert score(hard, SKIPPED, [], submitted_at=late).final == 0
+    assert score(hard, SKIPPED, [], submitted_at=hard.late.due).status == "incomplete"
 
 
 def test_deductions_count_errors_only_with_caps_and_floor():
@@ -97,3 +122,27 @@ def test_hard_deadline_and_time_zones():
     assert grade.final == 0 and grade.raw == 100 and "hard deadline" in grade.lines[-1].label.lower()
     on_time = datetime.fromisoformat("2026-10-07T15:58:00+00:00")
     assert score(rubric, fid(10), [], submitted_at=on_time).final == 100
+
+
+def test_overrides_are_lines_applied_in_order():
+    from grader.results import Override
+    from grader.scoring import apply_overrides
+
+    rubric = parse_rubric(BASE)
+    findings = [error("images.count", "x"), error("zip.junk", "j")]
+    grade = score(rubric, fid(55), findings)  # 75 - 10 - 5
+    assert grade.final == pytest.approx(60)
+    cleared = apply_overrides(grade, [Override(kind="clear", code="images.*", reason="false flag")],
+                              rubric=rubric, metrics=fid(55), findings=findings)
+    assert cleared.final == pytest.approx(70) and cleared.computed == pytest.approx(60)
+    line = cleared.lines[-1]
+    assert line.override and line.points == pytest.approx(10) and line.detail == "false flag"
+    both = apply_overrides(grade, [Override(kind="points", points=88, reason="regrade request"),
+                                   Override(kind="adjust", points=-2, reason="typo in report")])
+    assert both.final == 88 and [x.label for x in both.lines if x.override] == [
+        "TA override: adjustment", "TA override: grade set"]
+    incomplete = score(rubric, SKIPPED, [])
+    done = apply_overrides(incomplete, [Override(kind="points", points=71, reason="FID by hand")])
+    assert done.status == "complete" and done.final == 71 and "incomplete" in done.lines[-1].detail
+    assert apply_overrides(incomplete, [Override(kind="adjust", points=5, reason="r")]).final is None
+    assert grade.final == pytest.approx(60) and not any(x.override for x in grade.lines)  # not mutated

@@ -36,7 +36,13 @@ def test_store_round_trip_and_resume_keys(tmp_path):
         assert store.keys("B2") == ("key3", "s2") and store.get("B2").grade.final == 5
         assert store.get("B2").status == "problems"
         assert [g[1] for g in store.gradings()] == ["A1", "A1", "B2"]
-        assert store.remove_except({"A1"}) == ["B2"] and store.get("B2") is None
+        # A student missing from a run keeps the record, marked; only prune deletes it.
+        assert store.mark_presence({"A1"}) == (["B2"], []) and store.get("B2").present is False
+        assert store.absent() == ["B2"] and store.get("B2").grade.final == 5
+        assert store.prune({"A1"}) == ["B2"] and store.get("B2") is None
+        assert [(h.why, h.old_final, h.new_final) for h in store.history("A1")] == [
+            ("first grading", None, 90), ("regraded", 90, 80)]
+        assert store.history("B2")[-1].new_status == "removed"
         assert store.last_run().rubric_name == "hw3"
 
 
@@ -45,7 +51,8 @@ def test_generic_csv():
         result("A1", 75.0, 55.0), result("B2", 40.0, 20.0, late_days=6), result("C3", 0, None, [error("zip.corrupt", "x"), info("submission.not_given", "j")]),
     ]))))
     assert rows[0] == {"student_id": "A1", "raw_points": "75.00", "late_days": "0", "late_deduction": "0.00",
-                       "final": "75.00", "max_points": "100.00", "fid": "55.0000", "findings": "0", "status": "clean"}
+                       "final": "75.00", "max_points": "100.00", "fid": "55.0000", "findings": "0", "status": "clean",
+                       "grade_status": "complete", "incomplete_reason": "", "present": "yes", "ta_override": ""}
     assert rows[1]["late_days"] == "6" and rows[1]["late_deduction"] == "60.00"
     assert rows[2]["fid"] == "" and rows[2]["findings"] == "1" and rows[2]["status"] == "problems"
 

@@ -10,6 +10,10 @@ A student page only references files inside its own folder (relative paths) and 
 its CSS, so the folder can be zipped and mailed alone. Everything that came from a
 submission is escaped by Jinja's autoescape. Output is a pure function of the records
 (and the preview files present): no render-time clock, stable ordering.
+
+Student pages never show the grading machine's absolute paths (file names and sha256s
+identify everything) nor, unless asked (`show_tracebacks`), the grader's own tracebacks.
+Pages are written atomically: a reader or a crash never sees half a page.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -31,12 +34,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from PIL import Image
 
+from grader import atomic
 from grader.codes import lookup
 from grader.errors import GraderError
 from grader.findings import Severity
 from grader.layout import PAGE, STUDENTS_DIR, student_dir_name, student_href
 from grader.report import charts
-from grader.results import ArtifactResult, MetricResult, RunInfo, StudentResult
+from grader.results import ArtifactResult, HistoryEntry, MetricResult, RunInfo, StudentResult
 from grader.rubric import Rubric
 
 # Captions for the preview files write_previews produces (name: tiles, grid side) and for
@@ -62,6 +66,12 @@ PREVIEW_DISPLAY_WIDTH = 512  # CSS px; small grids are scaled up by whole factor
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# An absolute path of two or more parts (POSIX or Windows), not part of a URL or a relative
+# path: on a student page it becomes its last part (the grading machine's layout is private).
+_ABS_PATH = re.compile(
+    r"(?<![\w.~:/\\-])(?:/(?:[^\s/'\"<>:;,()\[\]]+/)+|[A-Za-z]:\\(?:[^\s\\'\"<>]+\\)+)"
+    r"(?P<last>[^\s/\\'\"<>:;,()\[\]]*)"
+)
 
 
 # ---------------------------------------------------------------- public API
@@ -80,16 +90,24 @@ def render_student_page(
     run: RunInfo | None = None,
     rubric: Rubric | None = None,
     embed_images: bool = False,
+    history: Sequence[HistoryEntry] = (),
+    show_tracebacks: bool = False,
 ) -> Path:
     """Write `student_dir/index.html` for one student and return its path.
 
     Previews are referenced by relative path (the folder is the unit to share), or with
     `embed_images` written into the page as data URIs, for a page that travels alone.
+    `history` lists the changes of the stored grade; the grader's traceback of a crash is
+    shown only with `show_tracebacks` (it is always kept in the store for the TA).
     """
     student_dir = Path(student_dir)
-    html = _environment().get_template("student.html.j2").render(
-        **_student_context(result, student_dir, run, rubric, embed_images)
+    context = _student_context(public_result(result), student_dir, run, rubric, embed_images)
+    context.update(
+        history=[public_history(h) for h in history],
+        traceback=_clean_log(result.traceback) if result.traceback and show_tracebacks else None,
+        crashed=bool(result.traceback),
     )
+    html = _environment().get_template("student.html.j2").render(**context)
     return _write(student_dir / PAGE, html)
 
 
@@ -105,6 +123,8 @@ def render_all(
     out_dir: Path,
     *,
     rubric: Rubric | None = None,
+    histories: dict[str, list[HistoryEntry]] | None = None,
+    show_tracebacks: bool = False,
 ) -> list[Path]:
     """Every student page (sorted by id), then the class page."""
     out_dir = Path(out_dir)
@@ -115,7 +135,8 @@ def render_all(
         raise GraderError(f"several results share a student folder: {', '.join(clashes)}")
     pages = [
         render_student_page(
-            r, out_dir / STUDENTS_DIR / student_dir_name(r.student_id), run=run, rubric=rubric
+            r, out_dir / STUDENTS_DIR / student_dir_name(r.student_id), run=run, rubric=rubric,
+            history=(histories or {}).get(r.student_id, ()), show_tracebacks=show_tracebacks,
         )
         for r in ordered
     ]
@@ -159,11 +180,40 @@ def _script_source(script: str) -> str:
 
 
 def _write(path: Path, html: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(html.encode("utf-8"))
-    os.replace(tmp, path)  # a reader never sees half a page
-    return path
+    return atomic.write_text(path, html)  # a reader never sees half a page
+
+
+def public_text(text: str | None) -> str | None:
+    """Text for a student page: absolute paths of the grading machine cut to their last part."""
+    if not text:
+        return text
+    return _ABS_PATH.sub(lambda m: m.group("last") or "…", text)
+
+
+def _public_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return public_text(value)
+    if isinstance(value, dict):
+        # Preview paths are checked (inside the student folder) when shown; never rewritten.
+        return {k: v if k == "previews" else _public_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public_value(v) for v in value]
+    return value
+
+
+def public_result(result: StudentResult) -> StudentResult:
+    """A copy of the record as a student may see it: no absolute paths in any text (the
+    traceback is left out; it is added back only on request)."""
+    data = result.model_dump(mode="json", exclude={"traceback"})
+    data = {k: v if k in ("student_id", "rubric_hash", "versions") else _public_value(v)
+            for k, v in data.items()}
+    public = StudentResult.model_validate(data)
+    public.present = result.present
+    return public
+
+
+def public_history(entry: HistoryEntry) -> HistoryEntry:
+    return entry.model_copy(update={"why": public_text(entry.why), "detail": public_text(entry.detail)})
 
 
 def format_number(value: float | None, digits: int = 2) -> str:
@@ -216,7 +266,9 @@ def _student_context(
         "late_policy": _late_policy_text(rubric),
         "late_row": _needs_late_row(result),
         "sandbox_log": _clean_log(result.sandbox.log) if result.sandbox else None,
-        "traceback": _clean_log(result.traceback) if result.traceback else None,
+        "traceback": None,
+        "crashed": False,
+        "history": [],
         "versions": sorted((result.versions or (run.versions if run else {})).items()),
     }
 
@@ -225,6 +277,9 @@ def _notices(result: StudentResult, rubric: Rubric | None) -> list[str]:
     """Things a student should know that are not findings: lateness, metric caveats."""
     notes = []
     grade = result.grade
+    if not result.present:
+        notes.append("This submission was not in the submissions folder in the latest grading run; "
+                     "the grade shown is the one stored before.")
     if grade and grade.late_days:
         days = f"{grade.late_days} day{'s' if grade.late_days != 1 else ''}"
         note = f"Submitted {days} late"
@@ -351,6 +406,8 @@ def _needs_late_row(result: StudentResult) -> bool:
     grade = result.grade
     if grade is None or not (grade.late_days or grade.late_deduction):
         return False
+    if grade.final is None or grade.raw is None:
+        return False
     total = sum(line.points for line in grade.lines)
     return abs(total - grade.final) > 1e-6 and abs(total - grade.raw) <= 1e-6
 
@@ -386,7 +443,7 @@ def _class_context(results: Sequence[StudentResult], run: RunInfo) -> dict[str, 
     ordered = sorted(results, key=lambda r: r.student_id)
     columns = _metric_columns(ordered)
     rows = [_class_row(r, columns) for r in ordered]
-    grades = [r.grade.final for r in ordered if r.grade is not None]
+    grades = [r.grade.final for r in ordered if r.grade is not None and r.grade.final is not None]
     histograms = [("Grade", f"out of {format_number(run.max_points)}", len(ordered) - len(grades),
                    charts.grade_histogram(grades, run.max_points))]
     for name, title in columns:
@@ -400,6 +457,8 @@ def _class_context(results: Sequence[StudentResult], run: RunInfo) -> dict[str, 
         "rows": rows,
         "columns": columns,
         "statuses": Counter(r.status for r in ordered),
+        "incomplete": sum(r.grade_status == "incomplete" for r in ordered),
+        "absent": sum(not r.present for r in ordered),
         "histograms": histograms,
         "finding_codes": _finding_table(ordered),
         "versions": sorted(run.versions.items()),
@@ -420,6 +479,9 @@ def _metric_columns(results: Iterable[StudentResult]) -> list[tuple[str, str]]:
 def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[str, Any]:
     metrics = [result.metric(name) for name, _ in columns]
     errors = sum(1 for f in result.findings if f.severity is Severity.ERROR)
+    # The text filter searches these words too: "incomplete" and "not-present" find those rows.
+    marks = [w for w, on in (("incomplete", result.grade_status == "incomplete"),
+                             ("not-present", not result.present)) if on]
     return {
         "id": result.student_id,
         "href": student_href(result.student_id),
@@ -428,7 +490,10 @@ def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[st
         "metrics": [m.value if m else None for m in metrics],
         "findings": len(result.findings),
         "errors": errors,
-        "codes": " ".join(sorted({f.code for f in result.findings})),
+        "codes": " ".join(sorted({f.code for f in result.findings}) + marks),
+        "grade_status": result.grade_status,
+        "incomplete_reason": result.incomplete_reason if result.grade_status == "incomplete" else "",
+        "present": result.present,
         "late_days": result.grade.late_days if result.grade else None,
     }
 

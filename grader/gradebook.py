@@ -1,0 +1,75 @@
+"""What a stored grade is made of beyond the checks: why it changed, and the TA's overrides.
+
+The batch runner (the single writer of a results folder) and `grader override` both use
+these, so a grade is computed the same way whichever of them writes it.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from grader.results import StudentResult
+from grader.rubric import Rubric, parse_rubric
+from grader.scoring import apply_overrides, score_stored
+from grader.store import ResultStore
+
+
+def key_parts(submission_hash: str, rubric: Rubric, grading_key: str, submitted_at: str) -> dict:
+    """The pieces of a record's keys, kept so a later change can be named."""
+    return {"submission": submission_hash, "checks": rubric.check_hash, "scoring": rubric.score_hash,
+            "time": submitted_at, "grading_key": grading_key}
+
+
+def why_changed(old: dict, new: dict, *, force: bool = False, stored: bool = True) -> str:
+    """The reason logged in the history when a stored grade changes."""
+    if not stored:
+        return "first grading"
+    if force:
+        return "regrade (--force)"
+    if not old:
+        return "regraded"
+    reasons = []
+    if old.get("submission") != new.get("submission"):
+        reasons.append("new submission")
+    if old.get("checks") != new.get("checks") or old.get("scoring") != new.get("scoring"):
+        reasons.append("rubric edit")
+    if old.get("time") != new.get("time"):
+        reasons.append("submission time change")
+    if not reasons and old.get("grading_key") != new.get("grading_key"):
+        reasons.append("TA files or grading options changed")
+    return ", ".join(reasons) or "regraded"
+
+
+def with_overrides(result: StudentResult, store: ResultStore, rubric: Rubric) -> StudentResult:
+    """The result with the student's stored overrides applied to its freshly computed grade."""
+    overrides = store.overrides(result.student_id)
+    if overrides and result.grade is not None:
+        result.grade = apply_overrides(result.grade, overrides, rubric=rubric, metrics=result.metrics,
+                                       findings=result.findings)
+    return result
+
+
+def rubric_text(rubric: Rubric) -> str:
+    """The rubric's source text (kept in the store by content hash, for overrides)."""
+    if rubric.path is not None and rubric.path.is_file():
+        return rubric.path.read_text(encoding="utf-8")
+    return yaml.safe_dump(rubric.model_dump(mode="json"), sort_keys=False)
+
+
+def stored_rubric(store: ResultStore, result: StudentResult) -> Rubric | None:
+    text = store.rubric_text(result.rubric_hash) if result.rubric_hash else None
+    return parse_rubric(text, source=f"rubric {result.rubric_hash[:12]} (from the store)") if text else None
+
+
+def rescore_with_overrides(store: ResultStore, result: StudentResult) -> StudentResult:
+    """A stored record's grade computed again with its rubric (kept in the store) and the
+    current overrides; nothing is re-checked."""
+    result = result.model_copy(deep=True)
+    if result.grade is None:
+        return result
+    rubric = stored_rubric(store, result)
+    if rubric is None:
+        raise LookupError("the rubric this grade was computed with is not in the store "
+                          "(stores written before overrides existed): run `grader run` once more first")
+    result.grade = score_stored(result, rubric, store.overrides(result.student_id))
+    return result
