@@ -42,7 +42,10 @@ def print_student_result(result: StudentResult, rubric: Rubric) -> None:
         echo("\n  Grade")
         for line in g.lines:
             echo(f"    {line.points:+8.2f}  {line.label}" + (f"  ({line.detail})" if line.detail else ""))
-        echo(f"    {'':8}  = {g.final:.2f} / {g.max_points:g}")
+        if g.final is None:  # a line could not be computed: no total, never 0
+            echo(f"    {'':8}  = incomplete / {g.max_points:g}: {'; '.join(g.incomplete)}")
+        else:
+            echo(f"    {'':8}  = {g.final:.2f} / {g.max_points:g}")
     if result.traceback:
         echo("\n" + result.traceback)
     failing = sum(f.severity.fails for f in result.findings)
