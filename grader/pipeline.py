@@ -29,6 +29,7 @@ from grader.intake.unpack import unpack_zip
 from grader.layout import assets_dir, student_dir_name
 from grader.metrics.kinds import FidMetric, MetricInputs
 from grader.metrics.kinds import handler_for as metric_handler
+from grader.prerequisites import prerequisite_digest, prerequisite_findings, prerequisite_problems
 from grader.results import ArtifactResult, MetricResult, StudentResult
 from grader.rubric import Rubric
 from grader.scoring import score
@@ -104,6 +105,8 @@ class GradingContext:
         for name, spec in sorted(self.rubric.metrics.items()):
             for path in metric_handler(spec).ta_files(name, spec, self):
                 h.update((sha256_file(path) if path.is_file() else "absent").encode())
+        if self.rubric.requires:
+            h.update(prerequisite_digest(self.rubric).encode())
         h.update(f"metrics={self.compute_metrics};sampler={self.run_sampler}".encode())
         return h.hexdigest()
 
@@ -120,7 +123,7 @@ class GradingContext:
         ConfigError (exit 2) listing every problem with its fix. `ta_files` False (a
         student's `grader check`): metrics whose TA files are absent are skipped with the
         reason instead."""
-        problems: list[str] = []
+        problems: list[str] = prerequisite_problems(self.rubric) if ta_files else []
         if self.compute_metrics:
             for name in self.rubric.metrics if ta_files else ():
                 problems += self.metric_problems(name)
@@ -235,6 +238,8 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
         names = {}
     assignment = assign(items, rubric, display_names=names, partial=ctx.partial)
     result.findings += assignment.findings
+    if not ctx.partial:
+        result.findings += prerequisite_findings(rubric, sub.student_id)
     inputs = MetricInputs(student_id=sub.student_id, images={}, roots={}, files={})
     checked: dict[str, CheckedArtifact] = {}
     for name, spec in rubric.artifacts.items():

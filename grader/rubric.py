@@ -32,6 +32,7 @@ from grader.errors import RubricError
 from grader.findings import Severity
 from grader.metrics.kinds import KINDS as METRIC_KINDS
 from grader.metrics.kinds import EvaluatorMetric, FidMetric, Metric
+from grader.prerequisites import MISSING_CODE, Prerequisite
 from grader.schema import Strict, UnpackLimits
 
 # The kinds' models live beside their handlers; re-exported for code that reads rubrics.
@@ -165,6 +166,7 @@ class Rubric(Strict):
     submission: SubmissionNaming = Field(default_factory=SubmissionNaming)
     limits: UnpackLimits = Field(default_factory=UnpackLimits)
     severity: dict[str, Severity] = Field(default_factory=dict)  # finding code glob -> severity
+    requires: list[Prerequisite] = Field(default_factory=list)  # earlier hand-ins: prerequisites.py
 
     # Set by load_rubric, not by YAML.
     path: Path | None = Field(None, exclude=True)
@@ -189,6 +191,8 @@ class Rubric(Strict):
                     problems.append(f"sample.{key}: unknown artifact {ref!r}")
         if problems:
             raise ValueError("; ".join(problems))
+        if any(r.missing == "not_graded" for r in self.requires) and MISSING_CODE not in self.scoring.zero_if:
+            self.scoring.zero_if.append(MISSING_CODE)
         return self
 
     # Sections that only turn findings and metrics into points: editing them re-scores stored
