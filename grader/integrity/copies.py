@@ -1,0 +1,117 @@
+"""Training-set copies: the nearest-neighbour ratio d1/d2 of each image against the training set.
+
+A generated image that copies a training image (exactly or lightly altered) is much closer to
+that one image than to any other (d1/d2 near 0); an honest image sits among many similar
+training images (d1/d2 near 1; honest MNIST test digits never go below ~0.57). The ratio is
+taken at its lowest over the image as given, a centre-of-mass-centred copy (undoes shifts) and a
+horizontal flip; an image is flagged below ``threshold`` and a submission at ``min_flagged``
+flagged images. Every flag decision is exact (see neighbours.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.integrity.neighbours import Candidates, Index, as_vectors, nearest_two
+
+VARIANTS = ("raw", "centred", "flip")
+DIGIT_VARIANTS = VARIANTS
+PHOTO_VARIANTS = ("raw", "flip")  # centring by mass means nothing for a face photo
+
+
+@dataclass
+class CopyCheck:
+    """Per image: the lowest ratio, the variant that gave it and its nearest training row."""
+
+    ratio: np.ndarray
+    variant: np.ndarray  # index into VARIANTS
+    neighbour: np.ndarray
+    d1: np.ndarray
+    threshold: float
+    exhaustive: int  # queries searched over the whole training set to settle a decision
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return self.ratio < self.threshold
+
+    @property
+    def count(self) -> int:
+        return int(self.flagged.sum())
+
+
+def centre_shifts(images: np.ndarray) -> np.ndarray:
+    """Integer (dy, dx) per image that moves its centre of mass to the frame's centre."""
+    mass = images.astype(np.float64)
+    if mass.ndim == 4:
+        mass = mass.mean(-1)
+    total = mass.sum((1, 2))
+    total = np.where(total > 0, total, 1.0)
+    h, w = mass.shape[1:3]
+    cy = (mass.sum(2) * np.arange(h)).sum(1) / total
+    cx = (mass.sum(1) * np.arange(w)).sum(1) / total
+    # MNIST put each digit's mass centre at (14, 14) of the 28 px frame: h / 2, not (h - 1) / 2,
+    # so that all but 2 of the 60,000 training digits are their own centred copy.
+    return np.stack([np.rint(h / 2 - cy), np.rint(w / 2 - cx)], 1).astype(np.int64)
+
+
+def shift(images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each image moved by its (dy, dx), zero-filled (no wrap-around)."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    for dy, dx in {tuple(s) for s in shifts.tolist()}:
+        rows = np.nonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))[0]
+        if abs(dy) >= h or abs(dx) >= w:
+            continue
+        src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+        src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+        out[rows, dst_y, dst_x] = images[rows, src_y, src_x]
+    return out
+
+
+def check_copies(
+    images: np.ndarray,
+    index: Index,
+    threshold: float = 0.4,
+    variants: tuple[str, ...] = DIGIT_VARIANTS,
+    candidates: int = 32,
+) -> CopyCheck:
+    """Ratio test of uint8 images [N, H, W(, C)], already in the training set's size and mode."""
+    n = len(images)
+    ratio = np.full(n, np.inf)
+    variant = np.zeros(n, np.int64)
+    neighbour = np.zeros(n, np.int64)
+    d1 = np.zeros(n, np.float32)
+    exhaustive = 0
+
+    def take(rows: np.ndarray, found: Candidates, name: str) -> None:
+        r = found.ratio
+        better = r < ratio[rows]
+        chosen = rows[better]
+        ratio[chosen] = r[better]
+        variant[chosen] = VARIANTS.index(name)
+        neighbour[chosen] = found.i1[better]
+        d1[chosen] = found.d1[better]
+
+    for name in variants:
+        if name == "raw":
+            rows, queries = np.arange(n), images
+        elif name == "flip":
+            rows, queries = np.arange(n), images[:, :, ::-1]
+        elif name == "centred":
+            shifts = centre_shifts(images)
+            rows = np.nonzero(shifts.any(1))[0]  # a zero shift is the raw image again
+            queries = shift(images[rows], shifts[rows])
+        else:
+            raise ValueError(f"unknown variant {name!r} (expected one of {VARIANTS})")
+        if len(rows) == 0:
+            continue
+        found, searched = nearest_two(index, as_vectors(queries), threshold, candidates)
+        exhaustive += searched
+        take(rows, found, name)
+    return CopyCheck(ratio, variant, neighbour, d1, threshold, exhaustive)
+
+
+def submission_flagged(check: CopyCheck, min_flagged: int) -> bool:
+    return check.count >= min_flagged
