@@ -114,7 +114,7 @@ class SharedPair:
     b: str
     identical: int  # images with equal pixel digests
     phash_matches: int  # images of `a` whose pHash occurs in `b` (screen)
-    verified: int  # of those, images whose nearest image in `b` passes the ratio test
+    verified: int  # images of `a` whose nearest image in `b` passes the ratio test
     examples: list[tuple[str, str]] = field(default_factory=list)  # (name in a, name in b)
 
     @property
@@ -172,11 +172,14 @@ def shared_pairs(
         if max(same, screened.get((a, b), 0)) < min_shared:
             continue
         sa, sb = signatures[a], signatures[b]
-        rows_a = np.nonzero(np.isin(sa.phashes, sb.phashes))[0]
-        nearest = verify_pair(sa, sb, rows_a, ratio) if len(rows_a) else np.zeros(0, np.int64)
+        # The screen only nominates the pair (a re-encoding changes some pHashes): every image
+        # of `a` is then tested against the whole of `b`.
+        rows_a = np.arange(len(sa))
+        matches = int(np.isin(sa.phashes, sb.phashes).sum())
+        nearest = verify_pair(sa, sb, rows_a, ratio)
         ok = nearest >= 0
         shown = [(sa.names[i], sb.names[j]) for i, j in zip(rows_a[ok], nearest[ok])][:examples]
-        pair = SharedPair(a, b, same, len(rows_a), int(ok.sum()), shown)
+        pair = SharedPair(a, b, same, matches, int(ok.sum()), shown)
         if pair.shared >= min_shared:
             pairs.append(pair)
     return sorted(pairs, key=lambda p: (-p.shared, p.a, p.b))

@@ -1,0 +1,81 @@
+"""Planted integrity cases built by code: altered training copies, mixtures, collapsed sets.
+
+Shared by tests/test_integrity*.py and benchmarks/bench_integrity.py. Images are uint8 [N, H, W].
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from grader.integrity.copies import shift
+
+
+def _each(images: np.ndarray, fn) -> np.ndarray:
+    return np.stack([np.asarray(fn(Image.fromarray(a))) for a in images])
+
+
+def noise(images: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    noisy = images.astype(np.float64) + rng.normal(0, sigma * 255, images.shape)
+    return np.clip(noisy, 0, 255).round().astype(np.uint8)
+
+
+def shift_1px(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    moves = np.array([(1, 0), (-1, 0), (0, 1), (0, -1)])[rng.integers(0, 4, len(images))]
+    return shift(images, moves)
+
+
+def brightness(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    factor = rng.choice([0.9, 1.1], len(images)).reshape(-1, *[1] * (images.ndim - 1))
+    return np.clip(images * factor, 0, 255).round().astype(np.uint8)
+
+
+def jpeg(images: np.ndarray, quality: int = 75) -> np.ndarray:
+    def encode(image: Image.Image) -> Image.Image:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        return Image.open(io.BytesIO(buffer.getvalue())).convert(image.mode)
+
+    return _each(images, encode)
+
+
+def rotate(images: np.ndarray, degrees: float = 10) -> np.ndarray:
+    return _each(images, lambda im: im.rotate(degrees, resample=Image.BILINEAR))
+
+
+def blur(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    return _each(images, lambda im: im.filter(ImageFilter.GaussianBlur(radius)))
+
+
+def alterations(rng: np.random.Generator) -> dict:
+    """Name -> function(training images) -> altered copies (the planted kinds)."""
+    return {
+        "exact": lambda x: x.copy(),
+        "noise 0.05": lambda x: noise(x, 0.05, rng),
+        "shift 1px": lambda x: shift_1px(x, rng),
+        "brightness +-10%": lambda x: brightness(x, rng),
+        "jpeg q75": jpeg,
+        "flip": lambda x: x[:, :, ::-1].copy(),
+    }
+
+
+def known_misses(rng: np.random.Generator) -> dict:
+    return {
+        "rotate 10 deg": rotate,
+        "blur r=1": blur,
+        "noise 32/255": lambda x: noise(x, 32 / 255, rng),
+    }
+
+
+def mix(honest: np.ndarray, copies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """honest images with the first len(copies) replaced by copies, then shuffled."""
+    out = honest.copy()
+    out[: len(copies)] = copies
+    return out[rng.permutation(len(out))]
+
+
+def repeated(images: np.ndarray, distinct: int, total: int) -> np.ndarray:
+    """A collapsed set: ``distinct`` images repeated to ``total``."""
+    return np.resize(images[:distinct], (total, *images.shape[1:]))

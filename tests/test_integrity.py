@@ -1,0 +1,149 @@
+"""Integrity checks on real MNIST digits and CelebA faces with planted copies, shared sets and
+collapsed sets (tests/integrity_plants.py). Small sets against a training subset; the
+detection table for full-size sets is benchmarks/bench_integrity.py."""
+
+from __future__ import annotations
+
+import integrity_plants as plants
+import numpy as np
+import pytest
+import torch
+
+from grader.integrity.collapse import check_collapse
+from grader.integrity.copies import centre_shifts, check_copies
+from grader.integrity.neighbours import as_vectors, build_index, nearest_two
+from grader.integrity.shared import Signature, normalised_digest, shared_pairs, signature
+from grader.integrity.training import load_training, prepare_submission
+
+TRAIN_N = 10000
+
+
+@pytest.fixture(scope="module")
+def train_subset(mnist_train):
+    images, labels = mnist_train
+    return images[:TRAIN_N], labels[:TRAIN_N]
+
+
+@pytest.fixture(scope="module")
+def index(train_subset):
+    return build_index(as_vectors(train_subset[0]))
+
+
+def test_decisions_and_distances_equal_brute_force(train_subset, mnist_test, index):
+    rng = np.random.default_rng(1)
+    train = train_subset[0]
+    queries = np.concatenate(
+        [mnist_test[0][:150], plants.noise(train[:50], 0.05, rng), train[50:60]]
+    )
+    vectors = as_vectors(queries)
+    truth = torch.topk(torch.cdist(vectors, index.vectors), 2, largest=False).values.numpy()
+    found, _ = nearest_two(index, vectors, threshold=0.4)
+    np.testing.assert_array_equal(found.ratio < 0.4, truth[:, 0] < 0.4 * truth[:, 1])
+    exact, _ = nearest_two(index, vectors)  # no threshold: the true two nearest
+    np.testing.assert_allclose(exact.d1, truth[:, 0], atol=2e-2)
+    np.testing.assert_allclose(exact.d2, truth[:, 1], atol=2e-2)
+
+
+def test_honest_test_digits_are_never_flagged(mnist_test, index):
+    check = check_copies(mnist_test[0][:400], index)
+    assert check.count == 0
+    assert check.ratio.min() > 0.5
+
+
+@pytest.mark.parametrize("kind", list(plants.alterations(np.random.default_rng(0))))
+def test_planted_copies_at_5_percent_are_caught(kind, train_subset, mnist_test, index):
+    rng = np.random.default_rng(2)
+    copies = plants.alterations(rng)[kind](train_subset[0][rng.choice(TRAIN_N, 20, replace=False)])
+    submission = plants.mix(mnist_test[0][:400], copies, rng)
+    check = check_copies(submission, index)
+    assert check.count >= 17, f"{kind}: {check.count} of 20 planted copies flagged"
+    assert check.count <= 20  # nothing honest flagged
+
+
+def test_centring_undoes_shifts(mnist_train):
+    digits = mnist_train[0][:2000]
+    assert (centre_shifts(digits) == 0).all(axis=1).mean() > 0.999
+    moved = plants.shift_1px(digits[:50], np.random.default_rng(3))
+    assert (centre_shifts(moved) != 0).any(axis=1).all()
+
+
+def test_rgb_and_gray_saves_of_a_digit_have_one_digest(mnist_test):
+    digit = mnist_test[0][0]
+    assert normalised_digest(np.repeat(digit[..., None], 3, -1)) == normalised_digest(digit)
+    rgba = np.concatenate([np.repeat(digit[..., None], 3, -1), np.full((28, 28, 1), 255)], -1)
+    assert normalised_digest(rgba.astype(np.uint8)) == normalised_digest(digit)
+    assert normalised_digest(digit) != normalised_digest(mnist_test[0][1])
+
+
+def test_a_set_reordered_and_reencoded_is_found_shared_and_honest_pairs_are_not(
+    mnist_test, mnist_train, tmp_path
+):
+    rng = np.random.default_rng(4)
+    a = mnist_test[0][:600]
+    order = rng.permutation(600)
+    names = [f"{i:05d}.png" for i in range(600)]
+    sigs = {
+        "alice": signature(names, list(a)),
+        "bob": signature(names, list(plants.jpeg(a[order]))),
+        "carol": signature(names, list(np.repeat(a[::-1, ..., None], 3, -1))),  # RGB, reversed
+        "dave": signature(names, list(mnist_train[0][:600])),
+        "erin": signature(names, list(mnist_test[0][600:1200])),
+    }
+    sigs["bob"].save(tmp_path / "bob.npz")
+    sigs["bob"] = Signature.load(tmp_path / "bob.npz")
+    pairs = {(p.a, p.b): p for p in shared_pairs(sigs, min_shared=25)}
+    assert set(pairs) == {("alice", "bob"), ("alice", "carol"), ("bob", "carol")}
+    assert pairs[("alice", "carol")].identical == 600
+    assert pairs[("alice", "bob")].identical == 0 and pairs[("alice", "bob")].verified >= 500
+    name_a, name_b = pairs[("alice", "bob")].examples[0]
+    assert order[names.index(name_b)] == names.index(name_a)
+
+
+def test_collapsed_sets(mnist_test, mnist_train):
+    from reference.classifier import classify_digits
+
+    train_hist = np.bincount(mnist_train[1], minlength=10) / len(mnist_train[1])
+    honest = mnist_test[0][:1000]
+    labels, _ = classify_digits(honest)
+    ok = check_collapse(honest, labels, train_hist)
+    assert ok.near_duplicate_share < 0.02 and ok.tv_distance < 0.08
+
+    repeated = plants.repeated(mnist_test[0][1000:], 50, 1000)
+    bad = check_collapse(repeated, classify_digits(repeated)[0], train_hist)
+    assert bad.near_duplicate_share == 1.0
+
+    sevens = mnist_test[0][mnist_test[1] == 7][:500]
+    one = check_collapse(sevens, classify_digits(sevens)[0], train_hist)
+    assert one.largest_class_share > 0.95 and one.tv_distance > 0.8
+    assert one.near_duplicate_share < 0.05  # distinct images: only the histogram shows it
+
+
+def test_training_cache_is_keyed_by_content(mnist_dir, tmp_path):
+    first = load_training(mnist_dir, tmp_path)
+    assert list((tmp_path / "integrity").glob("*.npz"))
+    again = load_training(mnist_dir, tmp_path)
+    assert again.key == first.key
+    np.testing.assert_array_equal(again.images, first.images)
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert first.images.shape == (60000, 28, 28)
+
+
+def test_faces_copies_on_thumbnails(faces_zip, tmp_path):
+    from grader.datasets import load_image_zip
+
+    faces = load_image_zip(faces_zip, limit=700, size=64)
+    folder = tmp_path / "train"
+    folder.mkdir()
+    from PIL import Image
+
+    for i, face in enumerate(faces[:500]):
+        Image.fromarray(face).save(folder / f"{i:04d}.png")
+    training = load_training(folder, tmp_path / "cache")
+    assert training.images.shape == (500, 32, 32, 3) and training.labels is None
+    rng = np.random.default_rng(5)
+    copies = plants.jpeg(faces[rng.choice(500, 20, replace=False)])
+    honest = faces[500:700]
+    submission = prepare_submission(list(np.concatenate([honest, copies])), training)
+    check = check_copies(submission, training.index(), variants=("raw", "flip"))
+    assert check.flagged[200:].all()
+    assert check.count == 20
