@@ -1,0 +1,186 @@
+"""Integrity checks on real MNIST: the detection table and the cost per submission.
+
+    python benchmarks/bench_integrity.py [--mnist ../shared/data/mnist] [--ddpm DIR] [--pool 2000]
+
+Detection: each image's ratio test depends on that image alone, so the ratio of every planted
+copy (``--pool`` altered training digits per kind) and of every honest image is computed once,
+and 10,000-image submissions are then drawn from these pools (``--trials`` per cell): a
+submission is flagged at ``--min-flagged`` flagged images. Honest sets: the 10,000 MNIST test
+digits and, with ``--ddpm``, a folder of reference-DDPM samples (python -m reference ddpm sample).
+Cost: all checks on one 10,000-image honest submission against the 60,000 training digits,
+beside the plain search (every pixel, three variants) on 1,000 queries; and the class-wide pair
+screen of 100 students (98 with synthetic distinct signatures, one real shared pair).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import integrity_plants as plants
+
+from grader.integrity.collapse import check_collapse
+from grader.integrity.copies import check_copies
+from grader.integrity.neighbours import as_vectors
+from grader.integrity.shared import Signature, shared_pairs, signature
+from grader.integrity.training import load_training
+from grader.metrics.images import list_images, load_rgb
+
+
+def timed(fn, *args, **kw):
+    start = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - start
+
+
+def detection(pool_flags, honest_flags, share, n, min_flagged, trials, rng) -> float:
+    hits = 0
+    k = round(share * n)
+    for _ in range(trials):
+        planted = pool_flags[rng.integers(0, len(pool_flags), k)].sum()
+        honest = (
+            honest_flags[rng.choice(len(honest_flags), n - k, replace=True)].sum() if n > k else 0
+        )
+        hits += planted + honest >= min_flagged
+    return hits / trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mnist", type=Path, default=ROOT.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--ddpm", type=Path, default=None)
+    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--min-flagged", type=int, default=25)
+    parser.add_argument("--threshold", type=float, default=0.4)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    from grader.datasets import load_mnist
+
+    with tempfile.TemporaryDirectory() as cache:
+        training, t_load = timed(load_training, args.mnist, Path(cache))
+        _, t_cached = timed(load_training, args.mnist, Path(cache))
+    index, t_index = timed(training.index)
+    print(f"training: prepare {t_load:.2f} s, from cache {t_cached:.2f} s, index {t_index:.2f} s")
+    test, test_labels = load_mnist(args.mnist, "test")
+
+    honest = {"MNIST test (10,000)": test}
+    if args.ddpm is not None:
+        refs = list_images(args.ddpm)
+        honest[f"reference DDPM ({len(refs)})"] = np.stack([load_rgb(r)[..., 0] for r in refs])
+    honest_checks = {}
+    for name, images in honest.items():
+        check = check_copies(images, index, args.threshold)
+        honest_checks[name] = check
+        print(
+            f"honest {name}: flagged {check.count}, lowest ratio {check.ratio.min():.3f}, "
+            f"1st percentile {np.percentile(check.ratio, 1):.3f}"
+        )
+    honest_flags = honest_checks["MNIST test (10,000)"].flagged
+
+    source = training.images[rng.choice(len(training.images), args.pool, replace=False)]
+    kinds = {**plants.alterations(rng), **plants.known_misses(rng)}
+    shares = (0.05, 0.20, 0.50, 1.0)
+    print("\n| planted kind | images flagged | " + " | ".join(f"{s:.0%}" for s in shares) + " |")
+    print("|---|---|" + "---|" * len(shares))
+    for name, alter in kinds.items():
+        check = check_copies(alter(source), index, args.threshold)
+        cells = [
+            detection(check.flagged, honest_flags, s, 10000, args.min_flagged, args.trials, rng)
+            for s in shares
+        ]
+        print(
+            f"| {name} | {check.flagged.mean():.1%} | "
+            + " | ".join(f"{c:.1%}" for c in cells)
+            + " |"
+        )
+    for name, check in honest_checks.items():
+        print(
+            f"| honest: {name} | {check.flagged.mean():.2%} | submission flagged: "
+            f"{check.count >= args.min_flagged} |"
+        )
+
+    from reference.classifier import classify_digits
+
+    hist = training.histogram
+    print("\ncollapse (near-duplicate share, class TV distance, largest class share):")
+    sets = {
+        "MNIST test 10,000": test,
+        "50 distinct repeated to 10,000": plants.repeated(test, 50, 10000),
+        "one digit (all 7s of the test set)": test[test_labels == 7],
+    }
+    for name, images in honest.items():
+        sets.setdefault(f"honest {name}", images)
+    for name, images in sets.items():
+        c = check_collapse(images, classify_digits(images)[0], hist)
+        print(
+            f"  {name}: {c.near_duplicate_share:.3f}, {c.tv_distance:.3f}, {c.largest_class_share:.3f}"
+        )
+
+    # Cost of all checks on one 10,000-image submission (median of --repeats).
+    names = [f"{i:05d}.png" for i in range(len(test))]
+    costs = {"copies": [], "collapse": [], "signature": [], "classifier": []}
+    for _ in range(args.repeats):
+        costs["copies"].append(timed(check_copies, test, index, args.threshold)[1])
+        labels, t = timed(classify_digits, test)
+        costs["classifier"].append(t)
+        costs["collapse"].append(timed(check_collapse, test, labels, hist)[1])
+        costs["signature"].append(timed(signature, names, list(test))[1])
+    total = sum(statistics.median(v) for v in costs.values())
+    print(
+        "\ncost per 10,000-image submission (s, median): "
+        + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in costs.items())
+        + f"; total {total:.1f}"
+    )
+    queries = as_vectors(test[:1000])
+
+    def plain() -> None:
+        for q in (queries, queries.flip(1), queries):
+            torch.topk(
+                torch.addmm(index.norms_sq[None, :], q, index.vectors.T, alpha=-2),
+                2,
+                dim=1,
+                largest=False,
+            )
+
+    _, t_plain = timed(plain)
+    _, t_ours = timed(check_copies, test[:1000], index, args.threshold)
+    print(
+        f"side by side on 1,000 queries: plain three-pass search {t_plain:.1f} s, "
+        f"ratio test {t_ours:.1f} s ({t_plain / t_ours:.1f}x)"
+    )
+
+    # Class-wide screen: 100 students of 10,000 images.
+    real = signature(names, list(test))
+    reencoded = signature(names, list(plants.jpeg(test[rng.permutation(len(test))])))
+    sigs = {"s000": real, "s001": reencoded}
+    for i in range(2, 100):
+        sigs[f"s{i:03d}"] = Signature(
+            names,
+            rng.integers(0, 256, (10000, 32), dtype=np.uint8),
+            rng.integers(0, 2**63, 10000, dtype=np.int64).astype(np.uint64),
+            real.thumbs,
+        )
+    pairs, t_screen = timed(shared_pairs, sigs)
+    print(
+        f"class screen of 100 students x 10,000 images: {t_screen:.1f} s; pairs: "
+        + ", ".join(
+            f"{p.a}-{p.b} identical {p.identical} pHash {p.phash_matches} verified {p.verified}"
+            for p in pairs
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
