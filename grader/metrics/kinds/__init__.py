@@ -14,8 +14,11 @@ from pydantic import Field
 from grader.metrics.kinds.base import MetricBase, MetricInputs, MetricKind, MetricOutcome
 from grader.metrics.kinds.evaluator import EvaluatorKind, EvaluatorMetric
 from grader.metrics.kinds.fid import FidKind, FidMetric
+from grader.metrics.kinds.integrity import IntegrityKind, IntegrityMetric
 
-KINDS: dict[str, MetricKind] = {handler.kind: handler for handler in (FidKind(), EvaluatorKind())}
+KINDS: dict[str, MetricKind] = {
+    handler.kind: handler for handler in (FidKind(), EvaluatorKind(), IntegrityKind())
+}
 
 # The rubric's `metrics:` entries: one model per kind, told apart by `kind:`.
 Metric = Annotated[Union[tuple(h.model for h in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
@@ -29,6 +32,7 @@ __all__ = [
     "KINDS",
     "EvaluatorMetric",
     "FidMetric",
+    "IntegrityMetric",
     "Metric",
     "MetricBase",
     "MetricInputs",
