@@ -29,8 +29,8 @@ def main() -> None:
         cmd = [sys.executable, "-m", "grader", "example", "hw3", str(sub), "--images", str(args.images)]
         subprocess.run(cmd + (["--mnist", str(args.mnist)] if args.mnist else []), check=True, capture_output=True)
         # /usr/bin/time reports this process's own peak RSS (getrusage would mix in the example writer).
-        check = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "grader", "check", str(sub), "--rubric", str(ROOT / "rubrics" / "hw3.yaml"),
-                 "--no-metrics", "--json"]
+        check = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "grader", "check", str(sub),
+                 "--rubric", str(ROOT / "rubrics" / "hw3.yaml"), "--no-metrics", "--json"]
         walls, peaks = [], []
         for _ in range(args.repeat + 1):  # the first run warms the page cache and is not counted
             start = time.perf_counter()

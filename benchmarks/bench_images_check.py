@@ -3,8 +3,9 @@
     python benchmarks/bench_images_check.py [--count 10000] [--size 28] [--repeat 3]
 
 Prints wall time (best and median of the repeats, files in the page cache), the time per
-image, the CPU time (a fairer number on a shared machine), the process's peak RSS, and the peak of Python allocations during one check
-(tracemalloc; a separate, untimed run), which shows what the check keeps per file.
+image, the CPU time (a fairer number on a shared machine), the process's peak RSS, and the peak
+of Python allocations during one check (tracemalloc; a separate, untimed run), which shows what
+the check keeps per file.
 """
 
 from __future__ import annotations

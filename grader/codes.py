@@ -26,13 +26,19 @@ _TABLE = [
     (
         "submission.missing_artifact",
         "error",
-        "One of the files the assignment asks for was not found in your submission, so everything that depends on it could not be checked or graded.",
+        (
+            "One of the files the assignment asks for was not found in your submission, so "
+            "everything that depends on it could not be checked or graded."
+        ),
         "hand in every file the assignment lists, named as it asks",
     ),
     (
         "submission.unexpected_file",
         "warning",
-        "A file in your submission did not match anything the assignment asks for and was not graded. Check its name and format.",
+        (
+            "A file in your submission did not match anything the assignment asks for and was not"
+            " graded. Check its name and format."
+        ),
         "remove files the assignment does not ask for, or name them as it asks",
     ),
     (
@@ -50,7 +56,10 @@ _TABLE = [
     (
         "zip.not_a_zip",
         "error",
-        "The file named as a zip is not a zip archive (it may be a RAR, 7z or tar file, or a renamed file).",
+        (
+            "The file named as a zip is not a zip archive (it may be a RAR, 7z or tar file, or a "
+            "renamed file)."
+        ),
         "make a real .zip with your system's Compress / Send to compressed folder, or zip -r",
     ),
     (
@@ -152,7 +161,10 @@ _TABLE = [
     (
         "zip.case_collision",
         "error",
-        "Two entries differ only in upper/lower case; on many systems they would overwrite each other.",
+        (
+            "Two entries differ only in upper/lower case; on many systems they would overwrite "
+            "each other."
+        ),
         "rename one of them",
     ),
     (
@@ -165,7 +177,10 @@ _TABLE = [
     (
         "zip.name_encoding",
         "warning",
-        "Some names were stored without UTF-8 and were read with a legacy code page; they may look wrong.",
+        (
+            "Some names were stored without UTF-8 and were read with a legacy code page; they may"
+            " look wrong."
+        ),
         "zip with a tool that stores UTF-8 names (7-Zip, macOS Compress, zip on Linux)",
     ),
     (
@@ -177,43 +192,67 @@ _TABLE = [
     (
         "zip.junk",
         "error",
-        "The zip contains operating-system leftovers such as __MACOSX/ or .DS_Store. Zip the files from a terminal (zip -r out.zip . -x '.*' -x '__MACOSX/*') or remove them.",
+        (
+            "The zip contains operating-system leftovers such as __MACOSX/ or .DS_Store. Zip the "
+            "files from a terminal (zip -r out.zip . -x '.*' -x '__MACOSX/*') or remove them."
+        ),
         "zip from a terminal without them: zip -r -X out.zip . -x '.*' -x '__MACOSX/*'",
     ),
     (
         "zip.wrapping_folder",
         "error",
-        "The files are inside a folder in the zip, but the assignment asks for the files at the top level. Zip the files themselves, not the folder that holds them.",
+        (
+            "The files are inside a folder in the zip, but the assignment asks for the files at "
+            "the top level. Zip the files themselves, not the folder that holds them."
+        ),
         "zip the files themselves, not the folder that holds them",
     ),
     (
         "zip.path_traversal",
         "error",
-        "An entry in the zip has a path that points outside the extraction folder (such as '../x' or an absolute path). Such entries are never extracted.",
-        "zip from inside your folder so every path is relative: cd my_folder && zip -r ../submission.zip .",
+        (
+            "An entry in the zip has a path that points outside the extraction folder (such as "
+            "'../x' or an absolute path). Such entries are never extracted."
+        ),
+        (
+            "zip from inside your folder so every path is relative: cd my_folder && zip -r "
+            "../submission.zip ."
+        ),
     ),
     (
         "images.count",
         "error",
-        "The number of images in your zip is not the number the assignment asks for. FID depends on the number of images, so a different count makes your score incomparable.",
+        (
+            "The number of images in your zip is not the number the assignment asks for. FID "
+            "depends on the number of images, so a different count makes your score incomparable."
+        ),
         "generate exactly the number of images the assignment asks for",
     ),
     (
         "images.names",
         "error",
-        "Image files must be named exactly as the assignment says (for example 00001.png to 10000.png). Names that do not fit the pattern are not counted as your images.",
+        (
+            "Image files must be named exactly as the assignment says (for example 00001.png to "
+            "10000.png). Names that do not fit the pattern are not counted as your images."
+        ),
         "name the files exactly as the assignment says, e.g. 00001.png ... 10000.png",
     ),
     (
         "images.missing",
         "error",
-        "Some of the expected file names are not in your submission. Every name in the assignment's sequence must be present, with no gaps.",
+        (
+            "Some of the expected file names are not in your submission. Every name in the "
+            "assignment's sequence must be present, with no gaps."
+        ),
         "generate and include every numbered image",
     ),
     (
         "images.unexpected",
         "error",
-        "The set holds files the assignment does not ask for. Submit only the images, with no other files beside them.",
+        (
+            "The set holds files the assignment does not ask for. Submit only the images, with no"
+            " other files beside them."
+        ),
         "remove files that are not part of the image set",
     ),
     (
@@ -237,19 +276,28 @@ _TABLE = [
     (
         "images.format",
         "error",
-        "A file is not stored in the required image format (a file's content decides, not its extension): save with the right format, e.g. image.save(path, 'PNG').",
+        (
+            "A file is not stored in the required image format (a file's content decides, not its"
+            " extension): save with the right format, e.g. image.save(path, 'PNG')."
+        ),
         "save with the right format, e.g. image.save(path, 'PNG')",
     ),
     (
         "images.size",
         "error",
-        "The images have the wrong width or height. Save them at exactly the size the assignment asks for, without resizing or cropping.",
+        (
+            "The images have the wrong width or height. Save them at exactly the size the "
+            "assignment asks for, without resizing or cropping."
+        ),
         "save the images at exactly the size the assignment asks for",
     ),
     (
         "images.mode",
         "error",
-        "The images have the wrong colour mode (for example greyscale 'L' or 'RGBA' where RGB is required). Convert them before saving, e.g. image.convert('RGB') in Pillow.",
+        (
+            "The images have the wrong colour mode (for example greyscale 'L' or 'RGBA' where RGB"
+            " is required). Convert them before saving, e.g. image.convert('RGB') in Pillow."
+        ),
         "convert before saving, e.g. image.convert('RGB')",
     ),
     (
@@ -261,7 +309,10 @@ _TABLE = [
     (
         "images.duplicates",
         "error",
-        "Some images are byte-for-byte identical. Identical samples usually mean the same noise or seed was reused, which also lowers diversity and worsens FID.",
+        (
+            "Some images are byte-for-byte identical. Identical samples usually mean the same "
+            "noise or seed was reused, which also lowers diversity and worsens FID."
+        ),
         "sample each image from its own noise",
     ),
     (
@@ -304,7 +355,10 @@ _TABLE = [
     (
         "source.no_readme",
         "error",
-        "The source zip has no readme. Add one (.md, .txt or .pdf) that says how to set up the environment and how to run your code.",
+        (
+            "The source zip has no readme. Add one (.md, .txt or .pdf) that says how to set up "
+            "the environment and how to run your code."
+        ),
         "add a readme (.md, .txt or .pdf) saying how to create the environment and run the code",
     ),
     (
@@ -316,7 +370,10 @@ _TABLE = [
     (
         "source.forbidden_file",
         "error",
-        "The source zip holds a file that must not be submitted, such as model weights or a data set. Submit code only; the assignment says what may be included.",
+        (
+            "The source zip holds a file that must not be submitted, such as model weights or a "
+            "data set. Submit code only; the assignment says what may be included."
+        ),
         "the source zip must not contain model weights or the data set; remove them",
     ),
     (
@@ -334,7 +391,10 @@ _TABLE = [
     (
         "grid.format",
         "error",
-        "The process image is not in the required format; lossy JPEG changes the noise the check measures.",
+        (
+            "The process image is not in the required format; lossy JPEG changes the noise the "
+            "check measures."
+        ),
         "save with torchvision.utils.save_image(grid, 'process.png')",
     ),
     (
@@ -346,7 +406,11 @@ _TABLE = [
     (
         "grid.layout",
         "error",
-        "The process image does not have the expected grid layout (rows x columns of tiles with the make_grid padding). Save the grid made by torchvision.utils.make_grid with the number of rows and columns the assignment gives.",
+        (
+            "The process image does not have the expected grid layout (rows x columns of tiles "
+            "with the make_grid padding). Save the grid made by torchvision.utils.make_grid with "
+            "the number of rows and columns the assignment gives."
+        ),
         "build the grid with torchvision.utils.make_grid(x, nrow=8) from 64 tiles",
     ),
     (
@@ -376,13 +440,19 @@ _TABLE = [
     (
         "grid.reversed",
         "error",
-        "The rows run the wrong way: they should start from pure noise and end with a clean image, in the direction the assignment gives.",
+        (
+            "The rows run the wrong way: they should start from pure noise and end with a clean "
+            "image, in the direction the assignment gives."
+        ),
         "put the noise on the left and the final image on the right",
     ),
     (
         "grid.not_monotonic",
         "error",
-        "Along a row the noise should only go down, step by step. Check that the snapshots are saved in order of the diffusion steps.",
+        (
+            "Along a row the noise should only go down, step by step. Check that the snapshots "
+            "are saved in order of the diffusion steps."
+        ),
         "save the snapshots in the order of the diffusion steps",
     ),
     (
@@ -412,7 +482,10 @@ _TABLE = [
     (
         "grid.rows_repeated",
         "error",
-        "Several rows of the process image look the same. Each row should be a separate sample, started from its own noise.",
+        (
+            "Several rows of the process image look the same. Each row should be a separate "
+            "sample, started from its own noise."
+        ),
         "start each of the 8 rows from its own noise",
     ),
     (
@@ -533,25 +606,38 @@ _TABLE = [
     (
         "evaluator.count",
         "error",
-        "The number of images for a label file is not the number of label sets in it, so the evaluator cannot tell which image belongs to which label set and accuracy is not computed.",
+        (
+            "The number of images for a label file is not the number of label sets in it, so the "
+            "evaluator cannot tell which image belongs to which label set and accuracy is not "
+            "computed."
+        ),
         "hand in one image per label set: 0.png ... N-1.png for a file of N label sets",
     ),
     (
         "evaluator.names",
         "error",
-        "Image i of a label file must be named i.png; some names are missing or do not belong to a label set, so accuracy is not computed.",
+        (
+            "Image i of a label file must be named i.png; some names are missing or do not belong"
+            " to a label set, so accuracy is not computed."
+        ),
         "name the images 0.png, 1.png, ... in the order of the label file",
     ),
     (
         "evaluator.ambiguous",
         "error",
-        "The same image name appears more than once (in different folders), so it is not clear which one belongs to the label set.",
+        (
+            "The same image name appears more than once (in different folders), so it is not "
+            "clear which one belongs to the label set."
+        ),
         "keep one image per name",
     ),
     (
         "evaluator.size",
         "error",
-        "The evaluator takes images of one size only; images of another size are not resized for you, so accuracy is not computed.",
+        (
+            "The evaluator takes images of one size only; images of another size are not resized "
+            "for you, so accuracy is not computed."
+        ),
         "save the images at the size the assignment asks for",
     ),
     (
@@ -569,7 +655,10 @@ _TABLE = [
     (
         "prerequisite.missing",
         "error",
-        "This work is graded only if an earlier part (for example a progress report) was handed in on time; it was not found, so this work is not graded.",
+        (
+            "This work is graded only if an earlier part (for example a progress report) was "
+            "handed in on time; it was not found, so this work is not graded."
+        ),
         "talk to the TA if you handed the earlier part in",
     ),
     (
@@ -593,13 +682,19 @@ _TABLE = [
     (
         "executor.task_failed",
         "error",
-        "The cluster stopped the task grading this submission (cancelled, out of memory, node failure or preemption) before it finished; nothing was graded yet.",
+        (
+            "The cluster stopped the task grading this submission (cancelled, out of memory, node"
+            " failure or preemption) before it finished; nothing was graded yet."
+        ),
         "not your doing: the TA runs the grading again",
     ),
     (
         "executor.timeout",
         "error",
-        "Grading this submission took longer than the time limit the TA set on the cluster; nothing was graded yet.",
+        (
+            "Grading this submission took longer than the time limit the TA set on the cluster; "
+            "nothing was graded yet."
+        ),
         "not your doing: the TA raises the time limit and runs the grading again",
     ),
     (

@@ -14,31 +14,83 @@ if TYPE_CHECKING:
     from grader.artifacts import DocumentArtifact, ImageArtifact
 
 
-def check_image_file(path: Path, spec: ImageArtifact, *, artifact: str | None = None, shown: str | None = None) -> list[Finding]:
+def check_image_file(
+    path: Path, spec: ImageArtifact, *, artifact: str | None = None, shown: str | None = None
+) -> list[Finding]:
     shown = shown or path.name
     try:
         with Image.open(path) as im:
             fmt, (w, h) = im.format, im.size
             if w * h > spec.max_pixels:
-                return [error("image.too_large", f"{shown} declares {w}x{h} pixels; refused", artifact=artifact, path=shown)]
+                return [
+                    error(
+                        "image.too_large",
+                        f"{shown} declares {w}x{h} pixels; refused",
+                        artifact=artifact,
+                        path=shown,
+                    )
+                ]
             im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return [error("image.corrupt", f"{shown} is not a readable image ({exc})", artifact=artifact, path=shown)]
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
+        return [
+            error(
+                "image.corrupt",
+                f"{shown} is not a readable image ({exc})",
+                artifact=artifact,
+                path=shown,
+            )
+        ]
     findings = []
     if spec.formats and fmt not in spec.formats:
-        findings.append(error("image.format", f"{shown} is {fmt}; expected {' or '.join(spec.formats)}", artifact=artifact, path=shown))
+        findings.append(
+            error(
+                "image.format",
+                f"{shown} is {fmt}; expected {' or '.join(spec.formats)}",
+                artifact=artifact,
+                path=shown,
+            )
+        )
     if spec.size and (w, h) != tuple(spec.size):
-        findings.append(error("image.size", f"{shown} is {w}x{h}; expected {spec.size[0]}x{spec.size[1]}", artifact=artifact, path=shown))
+        findings.append(
+            error(
+                "image.size",
+                f"{shown} is {w}x{h}; expected {spec.size[0]}x{spec.size[1]}",
+                artifact=artifact,
+                path=shown,
+            )
+        )
     if spec.min_size and (w < spec.min_size[0] or h < spec.min_size[1]):
-        findings.append(error("image.size", f"{shown} is {w}x{h}; at least {spec.min_size[0]}x{spec.min_size[1]} expected", artifact=artifact, path=shown))
+        findings.append(
+            error(
+                "image.size",
+                f"{shown} is {w}x{h}; at least {spec.min_size[0]}x{spec.min_size[1]} expected",
+                artifact=artifact,
+                path=shown,
+            )
+        )
     return findings
 
 
-def check_document(path: Path, spec: DocumentArtifact, *, artifact: str | None = None, shown: str | None = None) -> list[Finding]:
+def check_document(
+    path: Path, spec: DocumentArtifact, *, artifact: str | None = None, shown: str | None = None
+) -> list[Finding]:
     shown = shown or path.name
     size = path.stat().st_size
     if size == 0:
         return [error("document.empty", f"{shown} is empty", artifact=artifact, path=shown)]
     if spec.max_bytes is not None and size > spec.max_bytes:
-        return [error("document.too_large", f"{shown} is {format_bytes(size)}; limit {format_bytes(spec.max_bytes)}", artifact=artifact, path=shown)]
+        return [
+            error(
+                "document.too_large",
+                f"{shown} is {format_bytes(size)}; limit {format_bytes(spec.max_bytes)}",
+                artifact=artifact,
+                path=shown,
+            )
+        ]
     return []

@@ -40,8 +40,13 @@ class Assignment:
     findings: list[Finding]
 
 
-def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] | None = None,
-           partial: bool = False) -> Assignment:
+def assign(
+    items: list[Path],
+    rubric: Rubric,
+    *,
+    display_names: dict[Path, str] | None = None,
+    partial: bool = False,
+) -> Assignment:
     """Match items to artifacts. partial=True (a student checking one file): absent artifacts
     are 'not given' (info), not missing (error)."""
     display_names = display_names or {}
@@ -69,7 +74,9 @@ def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] 
         title = spec.title or name
         wanted = " or ".join(spec.match)
         if partial:
-            findings.append(info("submission.not_given", f"{title}: not given to this check", artifact=name))
+            findings.append(
+                info("submission.not_given", f"{title}: not given to this check", artifact=name)
+            )
         elif spec.required:
             findings.append(
                 error(
@@ -80,7 +87,13 @@ def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] 
                 )
             )
         else:
-            findings.append(info("submission.optional_absent", f"{title} (optional) was not submitted", artifact=name))
+            findings.append(
+                info(
+                    "submission.optional_absent",
+                    f"{title} (optional) was not submitted",
+                    artifact=name,
+                )
+            )
     unassigned = [item for item in items if item not in used]
     # Checking one file that is nothing the rubric asks for is a failure; an extra file
     # beside a complete submission is only worth a warning.
@@ -92,7 +105,10 @@ def assign(items: list[Path], rubric: Rubric, *, display_names: dict[Path, str] 
                 "submission.unexpected_file",
                 f"{shown!r} does not match any artifact of this assignment; it was not graded",
                 path=shown,
-                hint="artifacts: " + "; ".join(f"{s.title or n} ({', '.join(s.match)})" for n, s in rubric.artifacts.items()),
+                hint="artifacts: "
+                + "; ".join(
+                    f"{s.title or n} ({', '.join(s.match)})" for n, s in rubric.artifacts.items()
+                ),
             )
         )
     return Assignment(artifacts=chosen, unassigned=unassigned, findings=findings)
@@ -106,4 +122,6 @@ def expand_bundle(items: list[Path], rubric: Rubric) -> bool:
     if not contents.is_zip:
         return False
     top = {n.split("/")[0] for n in contents.names if "/" not in n.rstrip("/")}
-    return any(n.lower().endswith(".zip") for n in top) and contents.images < 0.5 * len(contents.names)
+    return any(n.lower().endswith(".zip") for n in top) and contents.images < 0.5 * len(
+        contents.names
+    )
