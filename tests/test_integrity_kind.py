@@ -1,0 +1,88 @@
+"""The integrity metric kind on a real rubric (rubrics/hw3.yaml plus an integrity metric), real
+PNG folders and the real MNIST training set; the class-wide screen reads the stored signatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from grader.integrity.shared import Signature, shared_pairs
+from grader.metrics.kinds import KINDS, MetricInputs
+from grader.pipeline import GradingContext
+from grader.rubric import load_rubric
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rubric(tmp_path: Path, mnist_dir: Path, **metric) -> Path:
+    data = yaml.safe_load((ROOT / "rubrics" / "hw3.yaml").read_text())
+    data["metrics"]["integrity"] = {
+        "kind": "integrity",
+        "artifact": "images",
+        "training": str(mnist_dir),
+        "min_flagged": 10,
+        **metric,
+    }
+    path = tmp_path / "hw3-integrity.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _folder(path: Path, digits: np.ndarray) -> list[Path]:
+    path.mkdir()
+    files = []
+    for i, digit in enumerate(digits):
+        files.append(path / f"{i:05d}.png")
+        Image.fromarray(digit).convert("RGB").save(files[-1])
+    return files
+
+
+def test_copies_flagged_with_details_and_grade_lines(tmp_path, mnist_dir, mnist_test, mnist_train):
+    rubric = load_rubric(_rubric(tmp_path, mnist_dir))
+    ctx = GradingContext(rubric=rubric, work_root=tmp_path / "work", cache_dir=tmp_path / "cache")
+    kind = KINDS["integrity"]
+    spec = rubric.metrics["integrity"]
+    assert kind.preflight("integrity", spec, ctx) == []
+    honest = mnist_test[0][:270]
+    cheat = np.concatenate([honest[:240], mnist_train[0][:30]])
+    outcomes = {}
+    for student, digits in {"s1": honest, "s2": cheat}.items():
+        files = _folder(tmp_path / student, digits)
+        inputs = MetricInputs(student, {"images": files}, {"images": tmp_path / student}, {})
+        outcomes[student] = kind.measure("integrity", spec, inputs, ctx)
+
+    ok, bad = outcomes["s1"], outcomes["s2"]
+    assert ok.result.value == 0 and ok.findings == []
+    assert bad.result.value == 30
+    assert [f.code for f in bad.findings] == ["integrity.training_copies"]
+    assert bad.findings[0].severity.value == "warning"  # action: flag (the default)
+    copies = bad.result.details["copies"]
+    assert {img["name"] for img in copies["images"]} == {f"{i:05d}.png" for i in range(240, 270)}
+    assert len(bad.result.details["collapse"]["class_histogram"]) == 10
+    assert kind.grade_lines("integrity", spec, bad.result) == []
+
+    deduct = load_rubric(_rubric(tmp_path, mnist_dir, action="deduct", points=20)).metrics[
+        "integrity"
+    ]
+    lines = kind.grade_lines("integrity", deduct, bad.result)
+    assert [(line.label, line.points) for line in lines] == [
+        ("Integrity: training-set copies", -20)
+    ]
+
+    # The class stage: both students' signatures, from the cache, share 240 images.
+    folder = tmp_path / "cache" / "integrity" / "signatures"
+    sigs = {
+        s: Signature.load(folder / outcomes[s].result.details["signature"]) for s in ("s1", "s2")
+    }
+    (pair,) = shared_pairs(sigs, min_shared=25)
+    assert (pair.a, pair.b, pair.identical) == ("s1", "s2", 240)
+
+
+def test_missing_training_data_is_a_preflight_problem(tmp_path, mnist_dir):
+    rubric = load_rubric(_rubric(tmp_path, tmp_path / "nowhere"))
+    ctx = GradingContext(rubric=rubric, work_root=tmp_path / "work", cache_dir=tmp_path / "cache")
+    (problem,) = KINDS["integrity"].preflight("integrity", rubric.metrics["integrity"], ctx)
+    assert "training data not found" in problem
