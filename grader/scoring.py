@@ -131,8 +131,6 @@ def score(
 def missing_points(band: Band) -> float | None:
     """Points for a band whose metric has no value: only what the rubric sets explicitly
     (`missing:`); otherwise None, and the grade is incomplete."""
-    if "missing" not in band.model_fields_set:
-        return None
     return band.missing
 
 
