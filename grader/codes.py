@@ -700,14 +700,24 @@ _TABLE = [
     (
         "integrity.training_copies",
         "warning",
-        "Many of your images are (near) copies of training images: each is much closer to one training image than to any other. A TA will look at them before grades are final; a model can reproduce training images, so this is a question, not a verdict.",
+        (
+            "Many of your images are (near) copies of training images: each is much closer to one"
+            " training image than to any other. A TA will look at them before grades are final; a"
+            " model can reproduce training images, so this is a question, not a verdict."
+        ),
         "hand in images your model generates, not training images or edited copies of them",
     ),
     (
         "integrity.mode_collapse",
         "warning",
-        "Your images are not varied enough: many repeat (near-duplicates) or most show the same class, which is how a collapsed generator looks.",
-        "check your sampler draws fresh noise for every image and that the model covers every class",
+        (
+            "Your images are not varied enough: many repeat (near-duplicates) or most show the "
+            "same class, which is how a collapsed generator looks."
+        ),
+        (
+            "check your sampler draws fresh noise for every image and that the model covers every"
+            " class"
+        ),
     ),
 ]
 

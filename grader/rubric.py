@@ -96,7 +96,7 @@ class Band(Strict):
     metric: str
     title: str = ""
     points: list[tuple[float, float]] = Field(..., min_length=1)
-    missing: float = 0.0  # points when the metric could not be computed
+    missing: float | None = None  # points when the metric could not be computed; None: incomplete
 
     @field_validator("points")
     @classmethod

@@ -73,25 +73,44 @@ def score(
             why = (metric.skipped if metric else None) or "not computed"
             fallback = missing_points(band)
             if fallback is None:
-                lines.append(GradeLine(label=label, points=0.0, max_points=best, incomplete=True,
-                                       detail=f"{band.metric} {why}"))
+                lines.append(
+                    GradeLine(
+                        label=label,
+                        points=0.0,
+                        max_points=best,
+                        incomplete=True,
+                        detail=f"{band.metric} {why}",
+                    )
+                )
                 missing.append(f"{label}: {band.metric} {why}")
                 continue
-            lines.append(GradeLine(label=label, points=fallback, max_points=best,
-                                   detail=f"{band.metric} {why}; {fallback:g} points set by the rubric (missing)"))
+            lines.append(
+                GradeLine(
+                    label=label,
+                    points=fallback,
+                    max_points=best,
+                    detail=f"{band.metric} {why}; {fallback:g} points set by the rubric (missing)",
+                )
+            )
             total += fallback
             continue
         pts = band_points(band, metric.value)
         lines.append(
-            GradeLine(label=label, points=pts, max_points=best,
-                      detail=f"{band.metric} = {metric.value:.4f} ({describe_band(band)})")
+            GradeLine(
+                label=label,
+                points=pts,
+                max_points=best,
+                detail=f"{band.metric} = {metric.value:.4f} ({describe_band(band)})",
+            )
         )
         total += pts
 
     failing = [f for f in findings if f.severity is Severity.ERROR]
     counted: set[int] = set()
     for rule in s.deductions:
-        hits = [i for i, f in enumerate(failing) if i not in counted and _matches(f.code, rule.code)]
+        hits = [
+            i for i, f in enumerate(failing) if i not in counted and _matches(f.code, rule.code)
+        ]
         if not hits:
             continue
         counted.update(hits)
@@ -108,22 +127,46 @@ def score(
         hit = next((f for f in failing if _matches(f.code, pattern)), None)
         if hit is not None:
             # Zero whatever the missing lines would have given: a real grade, not an incomplete one.
-            lines.append(GradeLine(label="Grade set to zero", points=-total, detail=f"{hit.code}: {hit.message}"))
+            lines.append(
+                GradeLine(
+                    label="Grade set to zero", points=-total, detail=f"{hit.code}: {hit.message}"
+                )
+            )
             total, zeroed = 0.0, True
             break
 
     if missing and not zeroed:
-        grade = Grade(max_points=s.max_points, raw=None, final=None, lines=lines, status="incomplete",
-                      incomplete=missing, submitted_at=submitted_at, submitted_at_source=submitted_at_source)
+        grade = Grade(
+            max_points=s.max_points,
+            raw=None,
+            final=None,
+            lines=lines,
+            status="incomplete",
+            incomplete=missing,
+            submitted_at=submitted_at,
+            submitted_at_source=submitted_at_source,
+        )
         _apply_late_policy_incomplete(grade, rubric.late)
         return grade
 
     raw = min(max(total, s.min_total), s.max_points)
     if raw != total:
-        lines.append(GradeLine(label="Bounded", points=raw - total, detail=f"total kept within [{s.min_total:g}, {s.max_points:g}]"))
+        lines.append(
+            GradeLine(
+                label="Bounded",
+                points=raw - total,
+                detail=f"total kept within [{s.min_total:g}, {s.max_points:g}]",
+            )
+        )
 
-    grade = Grade(max_points=s.max_points, raw=raw, final=raw, lines=lines,
-                  submitted_at=submitted_at, submitted_at_source=submitted_at_source)
+    grade = Grade(
+        max_points=s.max_points,
+        raw=raw,
+        final=raw,
+        lines=lines,
+        submitted_at=submitted_at,
+        submitted_at_source=submitted_at_source,
+    )
     _apply_late_policy(grade, rubric.late, s.min_total)
     return grade
 
@@ -131,8 +174,6 @@ def score(
 def missing_points(band: Band) -> float | None:
     """Points for a band whose metric has no value: only what the rubric sets explicitly
     (`missing:`); otherwise None, and the grade is incomplete."""
-    if "missing" not in band.model_fields_set:
-        return None
     return band.missing
 
 
@@ -149,8 +190,13 @@ def _apply_late_policy_incomplete(grade: Grade, policy: LatePolicy | None) -> No
         return
     when = f"submitted {grade.submitted_at.isoformat()} ({grade.submitted_at_source or 'unknown source'})"
     label = "Late: hard deadline" if policy.hard else "Late beyond the limit"
-    grade.lines.append(GradeLine(label=label, points=0.0, detail=f"{days} day(s) late, zero whatever the "
-                                                              f"other lines; {when}"))
+    grade.lines.append(
+        GradeLine(
+            label=label,
+            points=0.0,
+            detail=f"{days} day(s) late, zero whatever the other lines; {when}",
+        )
+    )
     grade.raw, grade.final, grade.status = None, 0.0, "complete"
     grade.incomplete = []
 
@@ -179,24 +225,59 @@ def apply_overrides(
         if rubric is None:
             raise ValueError("clearing a finding needs the rubric the grade was computed with")
         cleared.append(o.code or "")
-        again = score(rubric, list(metrics), _without(list(findings), cleared),
-                      submitted_at=grade.submitted_at, submitted_at_source=grade.submitted_at_source)
-        delta = (again.final - grade.final) if again.final is not None and grade.final is not None else 0.0
-        grade.lines.append(GradeLine(label=f"TA override: {o.code} does not count", points=delta, override=True,
-                                     detail=o.reason))
-        grade.raw, grade.final, grade.late_days, grade.late_deduction = again.raw, again.final, again.late_days, \
-            again.late_deduction
+        again = score(
+            rubric,
+            list(metrics),
+            _without(list(findings), cleared),
+            submitted_at=grade.submitted_at,
+            submitted_at_source=grade.submitted_at_source,
+        )
+        delta = (
+            (again.final - grade.final)
+            if again.final is not None and grade.final is not None
+            else 0.0
+        )
+        grade.lines.append(
+            GradeLine(
+                label=f"TA override: {o.code} does not count",
+                points=delta,
+                override=True,
+                detail=o.reason,
+            )
+        )
+        grade.raw, grade.final, grade.late_days, grade.late_deduction = (
+            again.raw,
+            again.final,
+            again.late_days,
+            again.late_deduction,
+        )
         grade.status, grade.incomplete = again.status, again.incomplete
     for o in (o for o in overrides if o.kind == "adjust"):
-        grade.lines.append(GradeLine(label="TA override: adjustment", points=o.points or 0.0, override=True,
-                                     detail=o.reason))
+        grade.lines.append(
+            GradeLine(
+                label="TA override: adjustment",
+                points=o.points or 0.0,
+                override=True,
+                detail=o.reason,
+            )
+        )
         if grade.final is not None:
             grade.final += o.points or 0.0
     for o in (o for o in overrides if o.kind == "points"):
         before = grade.final
-        was = "" if before is not None else f" (the computed grade was incomplete: {'; '.join(grade.incomplete)})"
-        grade.lines.append(GradeLine(label="TA override: grade set", points=o.points - (before or 0.0),
-                                     override=True, detail=f"set to {o.points:g}: {o.reason}{was}"))
+        was = (
+            ""
+            if before is not None
+            else f" (the computed grade was incomplete: {'; '.join(grade.incomplete)})"
+        )
+        grade.lines.append(
+            GradeLine(
+                label="TA override: grade set",
+                points=o.points - (before or 0.0),
+                override=True,
+                detail=f"set to {o.points:g}: {o.reason}{was}",
+            )
+        )
         grade.final, grade.status, grade.incomplete = o.points, "complete", []
     return grade
 
@@ -207,9 +288,16 @@ def score_stored(result: StudentResult, rubric: Rubric, overrides: list[Override
     if result.grade is None:
         return None
     g = result.grade
-    grade = score(rubric, result.metrics, result.findings, submitted_at=g.submitted_at,
-                  submitted_at_source=g.submitted_at_source)
-    return apply_overrides(grade, overrides, rubric=rubric, metrics=result.metrics, findings=result.findings)
+    grade = score(
+        rubric,
+        result.metrics,
+        result.findings,
+        submitted_at=g.submitted_at,
+        submitted_at_source=g.submitted_at_source,
+    )
+    return apply_overrides(
+        grade, overrides, rubric=rubric, metrics=result.metrics, findings=result.findings
+    )
 
 
 def _apply_late_policy(grade: Grade, policy: LatePolicy | None, min_total: float) -> None:
@@ -219,20 +307,31 @@ def _apply_late_policy(grade: Grade, policy: LatePolicy | None, min_total: float
     grade.late_days = days
     if days == 0 or grade.raw is None:
         return
-    when = f"submitted {grade.submitted_at.isoformat()} ({grade.submitted_at_source or 'unknown source'}), due {policy.due.isoformat()}"
+    source = grade.submitted_at_source or "unknown source"
+    when = f"submitted {grade.submitted_at.isoformat()} ({source}), due {policy.due.isoformat()}"
     if policy.hard:
         grade.late_deduction = grade.raw
-        grade.lines.append(GradeLine(label="Late: hard deadline", points=-grade.raw, detail=f"{days} day(s) late; {when}"))
+        grade.lines.append(
+            GradeLine(
+                label="Late: hard deadline", points=-grade.raw, detail=f"{days} day(s) late; {when}"
+            )
+        )
     elif policy.max_days is not None and days > policy.max_days:
         grade.late_deduction = grade.raw
         grade.lines.append(
-            GradeLine(label="Late beyond the limit", points=-grade.raw,
-                      detail=f"{days} days late, more than {policy.max_days} allowed; {when}")
+            GradeLine(
+                label="Late beyond the limit",
+                points=-grade.raw,
+                detail=f"{days} days late, more than {policy.max_days} allowed; {when}",
+            )
         )
     else:
         grade.late_deduction = min(policy.per_day * days, max(grade.raw - min_total, 0.0))
         grade.lines.append(
-            GradeLine(label="Late penalty", points=-grade.late_deduction,
-                      detail=f"{days} day(s) x {policy.per_day:g}; {when}")
+            GradeLine(
+                label="Late penalty",
+                points=-grade.late_deduction,
+                detail=f"{days} day(s) x {policy.per_day:g}; {when}",
+            )
         )
     grade.final = grade.raw - grade.late_deduction

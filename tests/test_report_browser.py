@@ -203,6 +203,10 @@ def test_class_page_sorts_and_filters_without_errors(browser, sample, tmp_path):
         assert visible_ids(page) == [samples.CRASHED]
         page.select_option("#filter-status", "problems")
         assert set(visible_ids(page)) == {r.student_id for r in results if r.status == "problems"}
+        page.select_option("#filter-status", "incomplete")
+        assert set(visible_ids(page)) == {r.student_id for r in results
+                                          if r.grade_status == "incomplete"} != set()
+        page.select_option("#filter-status", "")
         page.screenshot(path=tmp_path / "class-filtered.png", full_page=True)
 
         assert page.evaluate("typeof window.__pwned") == "undefined"

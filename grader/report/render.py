@@ -491,6 +491,7 @@ def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[st
         "findings": len(result.findings),
         "errors": errors,
         "codes": " ".join(sorted({f.code for f in result.findings}) + marks),
+        "marks": " ".join(marks),
         "grade_status": result.grade_status,
         "incomplete_reason": result.incomplete_reason if result.grade_status == "incomplete" else "",
         "present": result.present,

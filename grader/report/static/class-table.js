@@ -46,7 +46,8 @@
     rows.forEach(function (row) {
       var haystack = (row.getAttribute("data-id") + " " + row.getAttribute("data-codes")).toLowerCase();
       var visible = (!text || haystack.indexOf(text) !== -1) &&
-        (!wanted || row.getAttribute("data-status") === wanted);
+        (!wanted || row.getAttribute("data-status") === wanted ||
+         (" " + row.getAttribute("data-marks") + " ").indexOf(" " + wanted + " ") !== -1);
       row.hidden = !visible;
       if (visible) count++;
     });
