@@ -176,6 +176,8 @@ def test_engine_argument_errors(inception_weights):
         FidEngine("pytorch-fid", weights=inception_weights, device="gpu0")
     with pytest.raises(GraderError, match="batch-size"):
         FidEngine("pytorch-fid", weights=inception_weights, batch_size=0)
+    with pytest.raises(GraderError, match="threads"):
+        FidEngine("pytorch-fid", weights=inception_weights, device="cpu", threads=0)
 
 
 def test_listing_skips_junk_and_sorts_by_name(tmp_path, tiny):
@@ -247,13 +249,31 @@ def test_concurrent_writers_never_expose_a_partial_file(tmp_path):
     assert not [p for p in cache.path_for(key).parent.iterdir() if p.suffix == ".tmp"]
 
 
-def test_folded_batchnorm_is_opt_in_close_and_cached_apart(
-    tmp_path, tiny, reference, inception_weights
+def test_folded_batchnorm_is_the_default_close_and_cached_apart(
+    tmp_path, tiny, reference, inception_weights, monkeypatch
 ):
-    exact = _engine(inception_weights, tmp_path / "cache").fid(list_images(tiny), reference)
-    assert exact.provenance["model"] == "exact"
-    engine = _engine(inception_weights, tmp_path / "cache", fold_batchnorm=True)
-    folded = engine.fid(list_images(tiny), reference)
+    folded = _engine(inception_weights, tmp_path / "cache").fid(list_images(tiny), reference)
     assert folded.provenance["model"] == "bn-folded"
-    assert folded.provenance["feature_cache"] == "miss"  # never mixed with exact features
-    assert folded.fid == pytest.approx(exact.fid, rel=1e-5)
+    exact = _engine(inception_weights, tmp_path / "cache", fold_batchnorm=False)
+    unfolded = exact.fid(list_images(tiny), reference)
+    assert unfolded.provenance["model"] == "exact"
+    assert unfolded.provenance["feature_cache"] == "miss"  # never mixed with folded features
+    assert folded.fid == pytest.approx(unfolded.fid, rel=1e-5)
+    monkeypatch.setenv("GRADER_FID_FOLD_BATCHNORM", "0")
+    assert _engine(inception_weights, None).model_variant == "exact"
+    monkeypatch.setenv("GRADER_FID_FOLD_BATCHNORM", "maybe")
+    with pytest.raises(GraderError, match="GRADER_FID_FOLD_BATCHNORM"):
+        _engine(inception_weights, None)
+
+
+def test_forward_threads_keep_order_and_features(tmp_path, mnist_test, inception_weights):
+    """Several forward threads take batches as they come: rows still follow the images."""
+    digits, _ = mnist_test
+    folder = write_pngs(tmp_path / "imgs", digits[300:311])  # 11 images: uneven batches
+    refs = list_images(folder)
+    one = _engine(inception_weights, None, use_cache=False, threads=1, batch_size=11)
+    expected = one.features(refs)
+    three = _engine(inception_weights, None, use_cache=False, threads=3, batch_size=2)
+    assert three.threads == 3
+    np.testing.assert_allclose(three.features(refs), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected[0], expected[1])  # rows differ: order is really checked

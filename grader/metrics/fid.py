@@ -7,6 +7,7 @@ features are cached on disk by content, and the reference's sqrtm(Σ) is compute
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from grader.errors import GraderError
 from grader.metrics.cache import FeatureCache, cached_sha256, default_cache_dir, feature_key
 from grader.metrics.features import (
     array_batches,
+    available_cpus,
     configure_determinism,
     default_workers,
     extract_features,
@@ -27,6 +29,7 @@ from grader.metrics.features import (
 from grader.metrics.frechet import feature_statistics, reference_stats
 from grader.metrics.images import ImageRef, array_digest, content_digest, sort_key
 from grader.metrics.inception import (
+    DEFAULT_BACKEND,
     FEATURE_DIMS,
     RESIZE_MODE,
     backend_version,
@@ -34,6 +37,7 @@ from grader.metrics.inception import (
     fold_batchnorm,
     get_backend,
     load_state_dict,
+    resolve_device,
     resolve_weights,
 )
 
@@ -67,36 +71,53 @@ def small_n_warning(n: int) -> str | None:
     )
 
 
-def resolve_device(device: str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise GraderError(f"--device {device!r}: not a torch device ({exc})") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise GraderError(f"--device {device}: CUDA is not available on this machine")
-    return resolved
+FOLD_ENV = "GRADER_FID_FOLD_BATCHNORM"
+THREADS_ENV = "GRADER_FID_THREADS"
+CPU_BATCH = 16  # per forward thread: as fast per image as 32 or 50, a third of the memory
+GPU_BATCH = 500
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise GraderError(f"{name}={value!r}: expected 1 or 0")
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise GraderError(f"{THREADS_ENV}={value!r}: expected a whole number >= 1")
+    return int(value)
 
 
 class FidEngine:
     def __init__(
         self,
-        backend: str = "pytorch-gan-metrics",
+        backend: str = DEFAULT_BACKEND,
         *,
         weights: Path | None = None,
         device: str | None = None,
         cache_dir: Path | None = None,
-        batch_size: int = 50,
+        batch_size: int | None = None,
         workers: int | None = None,
         progress: bool = False,
         use_cache: bool = True,
-        fold_batchnorm: bool = False,
+        fold_batchnorm: bool | None = None,
+        threads: int | None = None,
     ):
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise GraderError(f"--batch-size must be at least 1; got {batch_size}")
         if workers is not None and workers < 0:
             raise GraderError(f"--workers must be 0 or more; got {workers}")
+        if threads is not None and threads < 1:
+            raise GraderError(f"--threads must be at least 1; got {threads}")
         self.backend = get_backend(backend)
         self.backend_version = backend_version(self.backend)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -104,10 +125,16 @@ class FidEngine:
         self.weights = resolve_weights(weights)
         self.weights_sha256 = cached_sha256(self.weights, self.cache_dir if use_cache else None)
         self.device = resolve_device(device)
+        on_cpu = self.device.type == "cpu"
+        if batch_size is None:
+            batch_size = CPU_BATCH if on_cpu else GPU_BATCH
         self.batch_size = batch_size
-        self.workers = default_workers() if workers is None else workers
+        self.workers = default_workers(self.device) if workers is None else workers
+        if threads is None:
+            threads = _env_threads() or available_cpus()
+        self.threads = threads if on_cpu else 1  # forward threads, each one intra-op thread
         self.progress = progress
-        self.fold_batchnorm = fold_batchnorm
+        self.fold_batchnorm = _env_flag(FOLD_ENV, True) if fold_batchnorm is None else fold_batchnorm
         self._cache = FeatureCache(self.cache_dir) if use_cache else None
         self._model: torch.nn.Module | None = None
         self._lock = threading.Lock()
@@ -123,12 +150,14 @@ class FidEngine:
                 model = build_inception(self.backend, load_state_dict(self.weights))
                 if self.fold_batchnorm:
                     fold_batchnorm(model)
-                self._model = model.to(self.device)
+                # Same numbers in either layout (see features.to_model_input), fewer reorders.
+                self._model = model.to(self.device, memory_format=torch.channels_last)
             return self._model
 
     @property
     def model_variant(self) -> str:
-        """'exact': the course tool's network as is; 'bn-folded': BatchNorm folded (faster)."""
+        """'exact': the course tool's network as is; 'bn-folded': BatchNorm folded into the
+        convolutions (the default: faster, FID equal to ~1e-6 relative)."""
         return "bn-folded" if self.fold_batchnorm else "exact"
 
     @property
@@ -150,7 +179,8 @@ class FidEngine:
             workers = min(self.workers, math.ceil(len(refs) / self.batch_size))
             pin = self.device.type == "cuda" and workers > 0
             batches = image_batches(refs, self.batch_size, workers, pin_memory=pin)
-            return extract_features(self.model, batches, len(refs), self.device, self.progress)
+            return extract_features(self.model, batches, len(refs), self.device, self.progress,
+                                    self.threads)
 
         key = content_digest(refs) if self._cache is not None and refs else None
         return self._cached(key, len(refs), compute)
@@ -164,7 +194,8 @@ class FidEngine:
 
         def compute() -> np.ndarray:
             batches = array_batches(images, self.batch_size)
-            return extract_features(self.model, batches, len(images), self.device, self.progress)
+            return extract_features(self.model, batches, len(images), self.device, self.progress,
+                                    self.threads)
 
         key = array_digest(images) if self._cache is not None and len(images) else None
         return self._cached(key, len(images), compute)

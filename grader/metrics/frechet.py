@@ -149,11 +149,6 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return ReferenceStats(mu2, sigma2).distance(mu1, sigma1)
 
 
-def frechet_distance_to_reference(mu, sigma, reference: ReferenceStats) -> float:
-    """Fréchet distance to a reference whose sqrtm(Σ_ref) is computed once and kept."""
-    return reference.distance(mu, sigma)
-
-
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mu, sigma) of [N, D] features exactly as both official tools compute them."""
     features = np.asarray(features, dtype=np.float64)
