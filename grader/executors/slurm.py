@@ -321,14 +321,16 @@ class SlurmExecutor(Executor):
                     f"{', '.join(arrays)}; results in {folder / 'jobs'}"
                 )
             yield from self._wait(active, by_id, attempts, state, folder, ctx)
-        except KeyboardInterrupt:
+        # Ctrl-C here, or while the caller stores a result (the caller then closes us).
+        except (KeyboardInterrupt, GeneratorExit):
             self._save(folder, state)
             still = [e["job_id"] for e in state["tasks"].values() if e["status"] == "queued"]
-            print(
-                f"interrupted: {len(still)} task(s) keep running on Slurm; run the same command again "
-                f"to re-attach (or scancel {' '.join(sorted({j.split('_')[0] for j in still}))})",
-                file=sys.stderr,
-            )
+            if still:
+                print(
+                    f"interrupted: {len(still)} task(s) keep running on Slurm; run the same command "
+                    f"again to re-attach (or scancel {' '.join(sorted({j.split('_')[0] for j in still}))})",
+                    file=sys.stderr,
+                )
             raise
 
     def _wait(self, active, by_id, attempts, state, folder, ctx):
