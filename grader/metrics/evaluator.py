@@ -26,7 +26,7 @@ from PIL import Image
 from grader.errors import GraderError
 from grader.findings import Finding, compact_list, compact_ranges, error, warning
 from grader.metrics.cache import sha256_of_file
-from grader.metrics.fid import resolve_device
+from grader.metrics.inception import resolve_device
 from grader.metrics.kinds.evaluator import Architecture
 
 TOOL = "grader evaluator_accuracy"
