@@ -14,8 +14,9 @@ from itertools import pairwise
 import numpy as np
 
 from grader.findings import Finding, Severity
+from grader.metrics.kinds import handler_for as metric_handler
 from grader.results import Grade, GradeLine, MetricResult, Override, StudentResult
-from grader.rubric import Band, LatePolicy, Rubric
+from grader.rubric import Band, Deduction, LatePolicy, Rubric
 
 
 def band_points(band: Band, value: float) -> float:
@@ -105,9 +106,10 @@ def score(
         )
         total += pts
 
+    deductions, zero_if = _rules(rubric)
     failing = [f for f in findings if f.severity is Severity.ERROR]
     counted: set[int] = set()
-    for rule in s.deductions:
+    for rule in deductions:
         hits = [
             i for i, f in enumerate(failing) if i not in counted and _matches(f.code, rule.code)
         ]
@@ -123,7 +125,7 @@ def score(
         total -= amount
 
     zeroed = False
-    for pattern in s.zero_if:
+    for pattern in zero_if:
         hit = next((f for f in failing if _matches(f.code, pattern)), None)
         if hit is not None:
             # Zero whatever the missing lines would have given: a real grade, not an incomplete one.
@@ -169,6 +171,16 @@ def score(
     )
     _apply_late_policy(grade, rubric.late, s.min_total)
     return grade
+
+
+def _rules(rubric: Rubric) -> tuple[list[Deduction], list[str]]:
+    """The rubric's deductions and zero_if, then those its metric kinds add (integrity...)."""
+    deductions, zero_if = list(rubric.scoring.deductions), list(rubric.scoring.zero_if)
+    for name, spec in rubric.metrics.items():
+        extra = metric_handler(spec).scoring_rules(name, spec)
+        deductions += [Deduction(code=c, points=p, title=t) for c, p, t in extra.deductions]
+        zero_if += extra.zero_if
+    return deductions, zero_if
 
 
 def missing_points(band: Band) -> float | None:

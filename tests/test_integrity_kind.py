@@ -12,7 +12,9 @@ from PIL import Image
 from grader.integrity.shared import Signature, shared_pairs
 from grader.metrics.kinds import KINDS, MetricInputs
 from grader.pipeline import GradingContext
+from grader.results import MetricResult
 from grader.rubric import load_rubric
+from grader.scoring import score
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +42,9 @@ def _folder(path: Path, digits: np.ndarray) -> list[Path]:
     return files
 
 
-def test_copies_flagged_with_details_and_grade_lines(tmp_path, mnist_dir, mnist_test, mnist_train):
+def test_copies_flagged_with_details_and_scoring_rules(
+    tmp_path, mnist_dir, mnist_test, mnist_train
+):
     rubric = load_rubric(_rubric(tmp_path, mnist_dir))
     ctx = GradingContext(rubric=rubric, work_root=tmp_path / "work", cache_dir=tmp_path / "cache")
     kind = KINDS["integrity"]
@@ -62,13 +66,22 @@ def test_copies_flagged_with_details_and_grade_lines(tmp_path, mnist_dir, mnist_
     copies = bad.result.details["copies"]
     assert {img["name"] for img in copies["images"]} == {f"{i:05d}.png" for i in range(240, 270)}
     assert len(bad.result.details["collapse"]["class_histogram"]) == 10
-    assert kind.grade_lines("integrity", spec, bad.result) == []
-
-    deduct = load_rubric(_rubric(tmp_path, mnist_dir, action="deduct", points=20)).metrics[
-        "integrity"
-    ]
-    lines = kind.grade_lines("integrity", deduct, bad.result)
-    assert [(line.label, line.points) for line in lines] == [
+    # flag: evidence for the TA, no points move.
+    fid = MetricResult(name="fid", kind="fid", artifact="images", value=20.0)  # band: 100 points
+    assert score(rubric, [fid, bad.result], bad.findings).final == 100
+    # deduct: the same finding, now an error, costs the rubric's points (and a TA override
+    # clearing the code would take that line away like any other rule's).
+    deduct_rubric = load_rubric(_rubric(tmp_path, mnist_dir, action="deduct", points=20))
+    ctx = GradingContext(
+        rubric=deduct_rubric, work_root=tmp_path / "work", cache_dir=tmp_path / "cache"
+    )
+    files = _folder(tmp_path / "s2-again", cheat)
+    inputs = MetricInputs("s2", {"images": files}, {"images": tmp_path / "s2-again"}, {})
+    again = KINDS["integrity"].measure("integrity", deduct_rubric.metrics["integrity"], inputs, ctx)
+    assert [f.severity.value for f in again.findings] == ["error"]
+    grade = score(deduct_rubric, [fid, again.result], again.findings)
+    assert grade.final == 80
+    assert [(line.label, line.points) for line in grade.lines if line.points < 0] == [
         ("Integrity: training-set copies", -20)
     ]
 

@@ -11,7 +11,13 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from grader.metrics.kinds.base import MetricBase, MetricInputs, MetricKind, MetricOutcome
+from grader.metrics.kinds.base import (
+    MetricBase,
+    MetricInputs,
+    MetricKind,
+    MetricOutcome,
+    ScoringRules,
+)
 from grader.metrics.kinds.evaluator import EvaluatorKind, EvaluatorMetric
 from grader.metrics.kinds.fid import FidKind, FidMetric
 from grader.metrics.kinds.integrity import IntegrityKind, IntegrityMetric
@@ -38,5 +44,6 @@ __all__ = [
     "MetricInputs",
     "MetricKind",
     "MetricOutcome",
+    "ScoringRules",
     "handler_for",
 ]

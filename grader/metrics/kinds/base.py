@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from grader.findings import Finding
-from grader.results import GradeLine, MetricResult
+from grader.results import MetricResult
 from grader.schema import Strict
 
 if TYPE_CHECKING:
@@ -41,6 +41,12 @@ class MetricOutcome:
     findings: list[Finding] = field(default_factory=list)
 
 
+@dataclass
+class ScoringRules:
+    deductions: list[tuple[str, float, str]] = field(default_factory=list)  # (code, points, title)
+    zero_if: list[str] = field(default_factory=list)  # finding codes that zero the grade
+
+
 class MetricKind:
     kind: ClassVar[str]
     model: ClassVar[type[MetricBase]]
@@ -64,9 +70,10 @@ class MetricKind:
     def measure(self, name: str, spec, inputs: MetricInputs, ctx: GradingContext) -> MetricOutcome:
         raise NotImplementedError
 
-    def grade_lines(self, name: str, spec, result: MetricResult) -> list[GradeLine]:
-        """Lines this metric adds to the grade beyond the rubric's generic bands."""
-        return []
+    def scoring_rules(self, name: str, spec) -> ScoringRules:
+        """Rules this metric adds to the rubric's own deductions and zero_if, keyed on its
+        finding codes: scored, explained and cleared by a TA override like any other rule."""
+        return ScoringRules()
 
     @staticmethod
     def new_result(name: str, spec) -> MetricResult:

@@ -14,8 +14,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from grader.metrics.kinds.base import MetricBase, MetricInputs, MetricKind, MetricOutcome
-from grader.results import GradeLine, MetricResult
+from grader.metrics.kinds.base import (
+    MetricBase,
+    MetricInputs,
+    MetricKind,
+    MetricOutcome,
+    ScoringRules,
+)
 
 MAX_LISTED = 50  # flagged image names kept in the details (the count is always exact)
 
@@ -220,26 +225,13 @@ class IntegrityKind(MetricKind):
         }
         return MetricOutcome(result, out)
 
-    def grade_lines(self, name, spec: IntegrityMetric, result: MetricResult) -> list[GradeLine]:
-        if spec.action == "flag" or result.skipped or not result.details:
-            return []
-        hits = [k for k in ("copies", "collapse") if result.details.get(k, {}).get("flagged")]
-        lines = []
-        for hit in hits:
-            what = "training-set copies" if hit == "copies" else "mode collapse"
-            if spec.action == "deduct":
-                lines.append(
-                    GradeLine(
-                        label=f"Integrity: {what}", points=-spec.points, detail=f"metric {name}"
-                    )
-                )
-            else:
-                # points 0: the scorer sets the total to zero for a line marked as below.
-                lines.append(
-                    GradeLine(
-                        label="Grade set to zero",
-                        points=0.0,
-                        detail=f"integrity: {what} (metric {name})",
-                    )
-                )
-        return lines
+    def scoring_rules(self, name, spec: IntegrityMetric) -> ScoringRules:
+        # flag (the default): warnings for the TA, no points; deduct / zero: the findings are
+        # errors and these rules turn them into points, like a rubric's own rules.
+        codes = ["integrity.training_copies", "integrity.mode_collapse"]
+        if spec.action == "deduct":
+            titles = ("Integrity: training-set copies", "Integrity: mode collapse")
+            return ScoringRules(deductions=[(c, spec.points, t) for c, t in zip(codes, titles)])
+        if spec.action == "zero":
+            return ScoringRules(zero_if=codes)
+        return ScoringRules()
