@@ -69,7 +69,7 @@ def failed_result(
         error(code, message, hint="not the student's doing: the TA reruns `grader run`")
     )
     result.traceback = detail or None
-    result.update_status()
+    result.status = "error"  # not graded: an error of the run, not problems of the student
     return result
 
 
