@@ -371,7 +371,7 @@ def evaluator_accuracy(
         "weights_sha256": evaluator.sha256,
         "labels_sha256": labels.sha256,
         "objects_sha256": labels.objects_sha256,
-        "N": len(labels.sets),
+        "n": len(labels.sets),
         "device": str(evaluator.device),
     }
     ordered, findings = match_images(
