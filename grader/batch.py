@@ -19,8 +19,10 @@ from grader.executors import Executor, GradeJob, infrastructure_failure
 from grader.executors.local import LocalExecutor
 from grader.gradebook import key_parts, rubric_text, why_changed, with_overrides
 from grader.intake.discover import Submission, apply_submission_times, discover
+from grader.integrity.classwide import screen_class, shared_findings, with_shared_findings
 from grader.layout import student_dir
 from grader.lock import results_lock
+from grader.metrics.kinds.integrity import IntegrityMetric
 from grader.pipeline import (
     GradingContext,
     machine_info,
@@ -53,6 +55,26 @@ def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, r
                     store: ResultStore, show_tracebacks: bool = False) -> None:
     render_student_page(result, student_dir(out_dir, result.student_id), run=run, rubric=ctx.rubric,
                         history=store.history(result.student_id), show_tracebacks=show_tracebacks)
+
+
+def _class_checks(ctx: GradingContext, store: ResultStore, present: dict[str, Submission],
+                  run_id: int, run: RunInfo) -> set[str]:
+    """Checks across students (the integrity screen for shared image sets), after everyone is
+    graded: each student's class-wide findings are replaced and the grade re-scored when they
+    change. Returns the students whose record changed."""
+    if not ctx.compute_metrics or not any(isinstance(s, IntegrityMetric) for s in ctx.rubric.metrics.values()):
+        return set()
+    current = [r for r in store.all() if r.student_id in present]
+    run.shared_sets = screen_class(current, ctx.rubric, ctx.cache_root)
+    touched = set()
+    for result in current:
+        sid = result.student_id
+        if with_shared_findings(result, shared_findings(sid, run.shared_sets, ctx.rubric)):
+            result = with_overrides(rescore(result, present[sid], ctx.rubric), store, ctx.rubric)
+            key, skey = store.keys(sid)
+            store.put(result, key, skey, run_id, graded=False, why="class-wide integrity screen")
+            touched.add(sid)
+    return touched
 
 
 def run_batch(submissions_dir: Path, ctx: GradingContext, out_dir: Path, *, command: str = "",
@@ -142,10 +164,11 @@ def _run_batch(
                 for gone in summary.removed:
                     shutil.rmtree(student_dir(out_dir, gone), ignore_errors=True)
             summary.absent = store.absent()
+        touched = _class_checks(ctx, store, {s.student_id: s for s in subs}, run_id, run)
         run.finished_at = datetime.now(timezone.utc)
         store.finish_run(run_id, run)
         summary.results = store.all()
-        written = set(summary.graded) | set(summary.rescored)
+        written = (set(summary.graded) | set(summary.rescored)) - touched
         for result in summary.results:
             if result.student_id not in written:  # reused, or not present: its page may have changed
                 _render_student(result, ctx, out_dir, run, store, show_tracebacks)

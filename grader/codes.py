@@ -719,6 +719,15 @@ _TABLE = [
             " class"
         ),
     ),
+    (
+        "integrity.shared_set",
+        "warning",
+        (
+            "Many of your images also appear, identical or lightly edited, in another student's "
+            "submission. A TA will look at both before grades are final."
+        ),
+        "hand in only images your own model generated",
+    ),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}

@@ -195,7 +195,8 @@ def write_example_rubric(base_rubric: Path, out: Path, images: int) -> Path:
     data["name"] = f"{data['name']} (example class, {images:,} images per student)"
     data["artifacts"]["images"]["count"] = images
     for metric in data.get("metrics", {}).values():
-        metric["stats"] = "mnist.npz"
+        if "stats" in metric:  # metrics that read reference statistics: the ones built beside it
+            metric["stats"] = "mnist.npz"
     data.setdefault("late", {})["due"] = EXAMPLE_DUE.isoformat()
     out.write_text(
         f"# Written by `grader example class` from {base_rubric.name}; edit freely.\n"

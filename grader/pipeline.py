@@ -80,6 +80,13 @@ class GradingContext:
     forward_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _metric_problems: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
+    @property
+    def cache_root(self) -> Path:
+        """The cache folder: --cache-dir, else $GRADER_CACHE_DIR, else ~/.cache/grader."""
+        from grader.metrics.cache import default_cache_dir
+
+        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
     def override(self, name: str, default: Path) -> Path:
         """The TA file a metric reads: `--stats NAME=PATH` when given, else the rubric's."""
         return self.stats_overrides.get(name) or self.rubric.resolve(default)

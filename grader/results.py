@@ -155,3 +155,5 @@ class RunInfo(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     students: int = 0
+    # Class-wide integrity screen: pairs of students sharing images (the TA's page only).
+    shared_sets: list[dict[str, Any]] = Field(default_factory=list)

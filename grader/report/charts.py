@@ -154,3 +154,54 @@ def _heat_style(t: float) -> str:
     r, g, b = (round(a + (z - a) * t) for a, z in zip(light, dark))
     text = "#ffffff" if t > 0.5 else "#111111"
     return f"background:#{r:02x}{g:02x}{b:02x};color:{text}"
+
+
+@dataclass(frozen=True)
+class ShareBar:
+    label: str
+    share: float  # this set's share of the class
+    reference: float | None  # the training set's share
+    x: float
+    y: float
+    width: float
+    height: float
+    ref_y: float | None
+
+
+@dataclass(frozen=True)
+class ShareChart:
+    bars: list[ShareBar]
+    top: float  # the share at the top of the plot
+    width: int = WIDTH
+    height: int = HEIGHT
+    baseline: float = HEIGHT - MARGIN_BOTTOM
+    left: float = MARGIN_LEFT
+    right: float = WIDTH - MARGIN_RIGHT
+
+
+def share_chart(shares: Sequence[float], reference: Sequence[float] | None = None) -> ShareChart:
+    """Bars of a set's class shares, each with a tick at the training set's share: a collapsed
+    generator shows one tall bar where the ticks stay level."""
+    top = max([*shares, *(reference or []), 0.01])
+    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    bar_w = plot_w / max(1, len(shares))
+    bars = []
+    for i, share in enumerate(shares):
+        h = plot_h * share / top
+        ref = reference[i] if reference is not None and i < len(reference) else None
+        bars.append(
+            ShareBar(
+                label=str(i),
+                share=share,
+                reference=ref,
+                x=round(MARGIN_LEFT + i * bar_w + 2, 2),
+                y=round(HEIGHT - MARGIN_BOTTOM - h, 2),
+                width=round(bar_w - 4, 2),
+                height=round(h, 2),
+                ref_y=None
+                if ref is None
+                else round(HEIGHT - MARGIN_BOTTOM - plot_h * ref / top, 2),
+            )
+        )
+    return ShareChart(bars=bars, top=top)

@@ -383,7 +383,17 @@ def _metric_view(metric: MetricResult, rubric: Rubric | None) -> dict[str, Any]:
         "title": metric.title or metric.name,
         "provenance": [(label, _short(v, 1000)) for label, v in items],
         "band": _band_text(metric, rubric),
+        "classes": _class_mix(metric),
     }
+
+
+def _class_mix(metric: MetricResult) -> charts.ShareChart | None:
+    """The class histogram an integrity metric keeps, as a chart (None for other metrics)."""
+    collapse = metric.details.get("collapse") or {}
+    shares = collapse.get("class_histogram")
+    if not shares:
+        return None
+    return charts.share_chart(shares, collapse.get("training_histogram"))
 
 
 def _band_text(metric: MetricResult, rubric: Rubric | None) -> str:
@@ -464,6 +474,7 @@ def _class_context(results: Sequence[StudentResult], run: RunInfo) -> dict[str, 
         "versions": sorted(run.versions.items()),
         "machine": sorted(run.machine.items()),
         "grade_summary": _summary(grades),
+        "href": student_href,
     }
 
 

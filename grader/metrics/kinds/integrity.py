@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from grader.layout import student_dir_name
 from grader.metrics.kinds.base import (
     MetricBase,
     MetricInputs,
@@ -30,6 +31,7 @@ class IntegrityMetric(MetricBase):
     training: Path  # the TA's training data: MNIST IDX folder, images folder or zip
     ratio: float = Field(0.4, gt=0, lt=1)  # an image is a copy below this d1/d2
     min_flagged: int = Field(25, ge=1)  # the set is flagged at this many copies
+    min_shared: int = Field(25, ge=1)  # two students' sets are flagged at this many shared images
     near_duplicate_l2: float = Field(1.0, gt=0)
     max_near_duplicate_share: float = Field(0.1, gt=0, le=1)
     max_class_tv: float = Field(0.3, gt=0, le=1)  # digits: TV distance from the training histogram
@@ -75,7 +77,7 @@ class IntegrityKind(MetricKind):
         with self._lock:
             key = (str(path), spec.thumbnail)
             if key not in self._loaded:
-                training = load_training(path, ctx.cache_dir, spec.thumbnail)
+                training = load_training(path, ctx.cache_root, spec.thumbnail)
                 training.index()
                 self._loaded[key] = training
             return self._loaded[key]
@@ -142,10 +144,10 @@ class IntegrityKind(MetricKind):
         collapse = check_collapse(images, labels, training.histogram, spec.near_duplicate_l2)
         sig = signature(names, decoded)
         sig_path = (
-            Path(ctx.cache_dir)
+            ctx.cache_root
             / "integrity"
             / "signatures"
-            / f"{training.key[:16]}-{inputs.student_id}.npz"
+            / f"{training.key[:16]}-{student_dir_name(inputs.student_id)}.npz"
         )
         atomic_write(sig_path, sig.save)
 
@@ -228,9 +230,10 @@ class IntegrityKind(MetricKind):
     def scoring_rules(self, name, spec: IntegrityMetric) -> ScoringRules:
         # flag (the default): warnings for the TA, no points; deduct / zero: the findings are
         # errors and these rules turn them into points, like a rubric's own rules.
-        codes = ["integrity.training_copies", "integrity.mode_collapse"]
+        codes = ["integrity.training_copies", "integrity.mode_collapse", "integrity.shared_set"]
         if spec.action == "deduct":
-            titles = ("Integrity: training-set copies", "Integrity: mode collapse")
+            titles = ("Integrity: training-set copies", "Integrity: mode collapse",
+                      "Integrity: images shared with another student")
             return ScoringRules(deductions=[(c, spec.points, t) for c, t in zip(codes, titles)])
         if spec.action == "zero":
             return ScoringRules(zero_if=codes)
