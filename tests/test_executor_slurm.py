@@ -163,7 +163,7 @@ def test_slurm_equals_local_byte_for_byte(klass, env, local, tmp_path):
     assert list((tmp_path / "cache" / "features").rglob("*.npz"))
 
     again = grader(*run_args(klass, out, "--executor", "slurm"), env=env)
-    assert "8 unchanged" in again.stdout and "submitted" not in again.stdout
+    assert "8 unchanged" in again.stdout and "slurm: submitted" not in again.stdout
 
 
 def _cancel_one_running(out: Path, proc: subprocess.Popen, env) -> tuple[str, str]:
@@ -272,7 +272,7 @@ def test_interrupted_submitter_reattaches_and_grades_nobody_twice(klass, env, lo
     assert sorted(before) == STUDENTS and 2 <= len(gradings(out)) < len(STUDENTS)
 
     again = grader(*args, env=env)
-    assert "re-attached to" in again.stdout and "submitted" not in again.stdout
+    assert "re-attached to" in again.stdout and "slurm: submitted" not in again.stdout
     assert {sid: t["job_id"] for sid, t in tasks(out).items()} == before  # nothing resubmitted
     assert Counter(gradings(out)) == Counter(STUDENTS)  # everyone exactly once
     assert csv_of(out, env) == local
