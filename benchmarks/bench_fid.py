@@ -1,16 +1,20 @@
 """`grader fid` vs pytorch-gan-metrics' own directory path on the same MNIST PNGs.
 
-    nice python benchmarks/bench_fid.py [--n 1000] [--device cpu]
+    nice python benchmarks/bench_fid.py [--n 300] [--repeats 3] [--device cpu]
 
 Each run is a separate process, timed end to end (start-up, model load, decoding,
-Inception, Fréchet distance), with its CPU time and peak RSS (os.wait4). Runs:
+Inception, Fréchet distance), with its CPU time and peak RSS (os.wait4). Runs, in turn
+(official, grader, ... then again, --repeats times; medians are compared):
   official      pytorch_gan_metrics.get_fid_from_directory (0.5.3), weights via TORCH_HOME
-  grader        python -m grader fid, fresh feature cache (the course tool's exact network)
-  grader-fold   the same with --fold-batchnorm
-  grader-cached the same images again: features from the cache, no forward pass
-  grader-N/10   a tenth of the images: peak RSS against N shows memory is bounded
+  grader        python -m grader fid, no feature cache (the defaults: forward threads,
+                channels_last, BatchNorm folded)
+  grader-nofold the same with --no-fold-batchnorm (the course tool's network unchanged)
+  grader-1thr   the same with --threads 1 (one forward, torch's intra-op threads)
+  grader-cached features from the cache, no forward pass (once)
+  grader-N/10   a tenth of the images: peak RSS against N shows memory is bounded (once)
 Work files go to benchmarks/out/fid (git-ignored). Other processes sharing the CPU skew
-wall times: the load average is printed with each run.
+wall times: the load average is printed with each run, and the ratios are taken from
+interleaved runs.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def write_pngs(folder: Path, digits: np.ndarray) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mnist", type=Path, default=SHARED / "mnist")
     parser.add_argument("--weights", type=Path, default=SHARED / "inception" /
@@ -108,25 +113,49 @@ def main() -> None:
     grader = [sys.executable, "-m", "grader", "fid", "--stats", str(stats), "--json",
               "--device", args.device, "--inception-weights", str(args.weights)]
     print(f"{args.n} MNIST test digits as 28x28 RGB PNGs; cpus {os.cpu_count()}; "
-          f"torch threads default; device {args.device}", flush=True)
-    runs = [
+          f"device {args.device}; {args.repeats} interleaved repeats", flush=True)
+    repeated = [
         ("official", [sys.executable, "-c", OFFICIAL, str(images), str(stats), args.device],
          args.n, {"TORCH_HOME": str(torch_home)}),
-        ("grader", [*grader, str(images), "--cache-dir", str(cache)], args.n, None),
-        ("grader-fold", [*grader, str(images), "--cache-dir", str(cache), "--fold-batchnorm"],
+        ("grader", [*grader, str(images), "--no-cache"], args.n, None),
+        ("grader-nofold", [*grader, str(images), "--no-cache", "--no-fold-batchnorm"],
          args.n, None),
+        ("grader-1thr", [*grader, str(images), "--no-cache", "--threads", "1"], args.n, None),
+    ]
+    once = [
+        ("grader-fill", [*grader, str(images), "--cache-dir", str(cache)], args.n, None),
         ("grader-cached", [*grader, str(images), "--cache-dir", str(cache)], args.n, None),
         ("grader-N/10", [*grader, str(tenth), "--no-cache"], args.n // 10, None),
     ]
-    rows = [run(*spec) for spec in runs if spec[0] not in args.skip]
-    by_label = {row["run"]: row for row in rows}
-    if "official" in by_label:
-        official = by_label["official"]
-        for row in rows[1:]:
-            if row["n"] == official["n"]:
-                print(f"{row['run']:14} speed-up x{official['wall_s'] / row['wall_s']:.2f} wall, "
-                      f"x{official['cpu_s'] / row['cpu_s']:.2f} CPU;  FID rel diff "
-                      f"{abs(row['fid'] - official['fid']) / official['fid']:.1e}")
+    rows = []
+    for _ in range(args.repeats):
+        rows += [run(*spec) for spec in repeated if spec[0] not in args.skip]
+    rows += [run(*spec) for spec in once if spec[0] not in args.skip]
+    labels = list(dict.fromkeys(row["run"] for row in rows))
+    print("\nmedians")
+    median = {}
+    for label in labels:
+        mine = [row for row in rows if row["run"] == label]
+        median[label] = {k: float(np.median([row[k] for row in mine]))
+                         for k in ("wall_s", "cpu_s", "images_per_s", "peak_rss_mb", "fid")}
+        m = median[label]
+        print(f"{label:14} x{len(mine)}  {m['wall_s']:8.1f} s wall  {m['cpu_s']:8.1f} s CPU  "
+              f"{m['images_per_s']:7.2f} img/s  peak RSS {m['peak_rss_mb']:7.0f} MB  "
+              f"FID {m['fid']:.6f}")
+    if "official" in median:
+        official = median["official"]
+        ratios = {}
+        for label in labels[1:]:
+            if label in [spec[0] for spec in repeated]:
+                # Pair by pair: run i of each label came right after run i of the official.
+                pairs = zip([r for r in rows if r["run"] == "official"],
+                            [r for r in rows if r["run"] == label], strict=False)
+                ratios[label] = float(np.median([o["wall_s"] / r["wall_s"] for o, r in pairs]))
+            fid_diff = abs(median[label]["fid"] - official["fid"]) / official["fid"]
+            speed = (f"speed-up x{ratios[label]:.2f} wall (median of paired ratios)"
+                     if label in ratios else "")
+            if median[label]["images_per_s"] and label != "grader-N/10":
+                print(f"{label:14} {speed:42}  FID rel diff {fid_diff:.1e}")
     (args.out / "bench_fid.json").write_text(json.dumps(rows, indent=2))
 
 
