@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DATA=${GRADER_DATA:-../shared/data}
-IMAGES=${IMAGES:-200}          # per student; the course wants 10,000 (use a GPU for that)
-STATS_DIGITS=${STATS_DIGITS:-1000}
+IMAGES=${IMAGES:-100}          # per student; the course wants 10,000 (use a GPU for that)
+STATS_DIGITS=${STATS_DIGITS:-500}
 OUT=${OUT:-results}
 
 mnist=()
