@@ -187,6 +187,10 @@ def _measure(name: str, spec, inputs: MetricInputs, ctx: GradingContext) -> tupl
         result = handler.new_result(name, spec)
         result.skipped = "; ".join(problems)
         return result, []
+    if not inputs.images.get(spec.artifact):  # every metric measures an image set
+        result = handler.new_result(name, spec)
+        result.skipped = "no readable images to measure"
+        return result, []
     outcome = handler.measure(name, spec, inputs, ctx)
     return outcome.result, outcome.findings
 
