@@ -7,6 +7,8 @@
         index.html                            the student's page
         assets/<artifact>/...                 previews kept at grading time
       gradescope/<student_dir_name(id)>/results.json
+      .grader.lock                            one run at a time (lock.py)
+      slurm/tasks.json, slurm/jobs/           --executor slurm: task record, job files
 """
 
 from __future__ import annotations
