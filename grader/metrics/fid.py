@@ -177,7 +177,7 @@ class FidEngine:
     def _image_features(self, refs: list[ImageRef]) -> tuple[np.ndarray, dict]:
         def compute() -> np.ndarray:
             workers = min(self.workers, math.ceil(len(refs) / self.batch_size))
-            pin = self.device.type == "cuda" and workers > 0
+            pin = self.device.type == "cuda"  # page-locked uint8 batches: async copies
             batches = image_batches(refs, self.batch_size, workers, pin_memory=pin)
             return extract_features(self.model, batches, len(refs), self.device, self.progress,
                                     self.threads)
