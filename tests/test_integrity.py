@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from grader.integrity.collapse import check_collapse
-from grader.integrity.copies import centre_shifts, check_copies
+from grader.integrity.collapse import check_collapse, digit_labels, nearest_other
+from grader.integrity.copies import centre_shifts, check_copies, shift
 from grader.integrity.neighbours import as_vectors, build_index, nearest_two
 from grader.integrity.shared import Signature, normalised_digest, shared_pairs, signature
 from grader.integrity.training import load_training, prepare_submission
@@ -42,6 +42,61 @@ def test_decisions_and_distances_equal_brute_force(train_subset, mnist_test, ind
     exact, _ = nearest_two(index, vectors)  # no threshold: the true two nearest
     np.testing.assert_allclose(exact.d1, truth[:, 0], atol=2e-2)
     np.testing.assert_allclose(exact.d2, truth[:, 1], atol=2e-2)
+
+
+def brute_force_ratios(images: np.ndarray, reference: torch.Tensor) -> np.ndarray:
+    """Lowest d1/d2 over the raw, centred and flipped image: every reference row, float64."""
+    shifts = centre_shifts(images)
+    lowest = np.full(len(images), np.inf)
+    for name, variant in (
+        ("raw", images),
+        ("centred", shift(images, shifts)),
+        ("flip", images[:, :, ::-1]),
+    ):
+        distances = torch.cdist(as_vectors(variant).double(), reference.double())
+        d = torch.topk(distances, 2, largest=False).values.numpy()
+        ratio = np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-12), 0.0)
+        if name == "centred":
+            ratio = np.where(shifts.any(1), ratio, np.inf)  # a zero shift is the raw image
+        lowest = np.minimum(lowest, ratio)
+    return lowest
+
+
+def test_copy_flags_equal_brute_force_with_every_planted_kind(train_subset, mnist_test, index):
+    rng = np.random.default_rng(6)
+    train = train_subset[0]
+    kinds = {**plants.alterations(rng), **plants.known_misses(rng)}
+    planted = [alter(train[rng.choice(TRAIN_N, 15, replace=False)]) for alter in kinds.values()]
+    images = np.concatenate([mnist_test[0][:300], *planted])
+    truth = brute_force_ratios(images, index.vectors)
+    check = check_copies(images, index)
+    np.testing.assert_array_equal(check.flagged, truth < 0.4)
+    assert 0 < check.count < len(images)
+    flagged = check.flagged
+    np.testing.assert_allclose(check.ratio[flagged], truth[flagged], atol=1e-2)
+
+
+def test_near_duplicates_equal_brute_force_on_either_basis(mnist_test, index):
+    rng = np.random.default_rng(7)
+    honest = mnist_test[0][2000:2300]
+    repeated = plants.noise(plants.repeated(mnist_test[0][2300:], 20, 60), 0.01, rng)
+    images = np.concatenate([honest, repeated, honest[:5]])
+    vectors = as_vectors(images).double()
+    distances = torch.cdist(vectors, vectors)
+    distances.fill_diagonal_(torch.inf)
+    truth = distances.min(1).values.numpy()
+    for basis in (index, None):
+        found, near = nearest_other(images, 1.0, basis)
+        np.testing.assert_array_equal(near, truth < 1.0)
+        np.testing.assert_allclose(found[near], truth[near], atol=1e-2)
+    assert near[300:].all() and near[:5].all() and not near[5:300].any()
+
+
+def test_fast_digit_labels_equal_the_reference_classifier(mnist_test):
+    from reference.classifier import classify_digits
+
+    digits = mnist_test[0][:1500]
+    np.testing.assert_array_equal(digit_labels(digits), classify_digits(digits)[0])
 
 
 def test_honest_test_digits_are_never_flagged(mnist_test, index):

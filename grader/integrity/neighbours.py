@@ -5,34 +5,48 @@ residual r = x - mean - U U^T (x - mean) of each vector,
 
     ||x - y||^2  >=  ||U^T (x - y)||^2 + (||r_x|| - ||r_y||)^2,
 
-a lower bound computed as one small matmul on (k + 1)-dim coordinates (the residual norm is the
-last coordinate). ``search`` re-ranks the ``candidates`` smallest bounds of each query with exact
-pixel distances and returns the two best with ``bound``: every other reference vector is at
-least that far. A caller's yes/no question ("is d1 < 0.4 d2?") is then settled exactly from
-these numbers for almost every query; ``refine`` searches the rest exhaustively.
+a lower bound that is one small matmul on (k + 1)-dim coordinates (the residual norm is the
+last coordinate); with two more columns ([c, |c|^2, 1] against [-2c', 1, |c'|^2]) the matmul
+writes the bound itself, into a buffer reused across chunks.
+
+``search`` takes each query's ``candidates`` smallest bounds, measures the first few exactly and
+asks the caller's ``radius`` (from the two best exact distances c1 <= c2) how far out every
+reference vector must be measured to settle the caller's question; only the candidates whose
+bound is within that radius are measured too (a handful: the bound is tight). It returns the
+two best with ``bound``: every reference vector not measured is at least that far. The
+question ("is d1 < 0.4 d2?", "is d1 < 1.0?") is then settled exactly from these numbers for
+almost every query; ``refine`` searches the rest exhaustively.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-# Squared-distance slack for float32 rounding in the expanded matmul form (pixels in [0, 1]).
+# Squared-distance slack for float32 rounding of the expanded bound (pixels in [0, 1]): an
+# absolute part, and a relative part on the squared norms the expansion subtracts.
 _BOUND_SLACK = 1e-3
+_BOUND_SLACK_REL = 1e-5
+_FIRST = 4  # candidates measured exactly for every query (c1, c2 come from these)
+
+Radius = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class Index:
-    """Reference vectors [N, D] float32 and their lower-bound coordinates [N, k + 1]."""
+    """Reference vectors [N, D] float32, their lower-bound coordinates [N, k + 1] and the
+    bound table [k + 3, N] (see the module doc)."""
 
     vectors: torch.Tensor
     mean: torch.Tensor
     basis: torch.Tensor
     coords: torch.Tensor
-    coords_sq: torch.Tensor
     norms_sq: torch.Tensor
+    table: torch.Tensor
+    coords_sq_max: float
 
     def __len__(self) -> int:
         return self.vectors.shape[0]
@@ -43,14 +57,18 @@ class Index:
         residual = (centred.square().sum(1) - proj.square().sum(1)).clamp_min(0).sqrt()
         return torch.cat([proj, residual[:, None]], dim=1)
 
+    def with_vectors(self, vectors: torch.Tensor) -> Index:
+        """An index of other reference vectors on this one's basis (no new PCA)."""
+        return _make(vectors, self.mean, self.basis)
+
 
 @dataclass
 class Candidates:
     """Per query: the two nearest found (exact distances, reference rows) and a lower bound.
 
     ``d1 <= d2`` are true distances to reference rows ``i1``, ``i2``. Every reference vector
-    other than the re-ranked candidates is at least ``bound`` away, so the true nearest
-    distance lies in [min(d1, bound), d1] and the true second in [min(d2, bound), d2].
+    not measured is at least ``bound`` away, so the true nearest distance lies in
+    [min(d1, bound), d1] and the true second in [min(d2, bound), d2].
     ``exact`` marks queries whose two are certainly the true two nearest.
     """
 
@@ -76,21 +94,33 @@ def as_vectors(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return array.reshape(array.shape[0], -1).to(torch.float32).div_(255.0)
 
 
+def _make(vectors: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> Index:
+    vectors = vectors.contiguous()
+    n = vectors.shape[0]
+    empty = torch.empty(0)
+    index = Index(vectors, mean, basis, empty, vectors.square().sum(1), empty, 0.0)
+    coords = torch.cat([index.project(vectors[s : s + 8192]) for s in range(0, n, 8192)])
+    coords_sq = coords.square().sum(1)
+    index.coords = coords
+    index.table = torch.cat([-2 * coords, torch.ones(n, 1), coords_sq[:, None]], 1).T.contiguous()
+    index.coords_sq_max = float(coords_sq.max()) if n else 0.0
+    return index
+
+
 def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 20000, seed: int = 0) -> Index:
     vectors = vectors.contiguous()
     n, d = vectors.shape
     generator = torch.Generator().manual_seed(seed)
     rows = torch.randperm(n, generator=generator)[: min(n, sample)]
-    subset = vectors[rows].double()
-    mean = subset.mean(0)
-    cov = (subset - mean).T @ (subset - mean) / max(1, len(subset) - 1)
+    subset = vectors[rows]
+    mean = subset.double().mean(0)
+    # The covariance in float32 (MKL) and the eigenvectors in float64: any orthonormal basis
+    # gives a valid bound; PCA only makes it tight.
+    centred = subset - mean.float()
+    cov = (centred.T @ centred).double() / max(1, len(subset) - 1)
     _, eigvecs = torch.linalg.eigh(cov)
     basis = eigvecs[:, -min(dims, d) :].flip(1).float().contiguous()
-    empty = torch.empty(0)
-    index = Index(vectors, mean.float(), basis, empty, empty, vectors.square().sum(1))
-    index.coords = torch.cat([index.project(vectors[s : s + 8192]) for s in range(0, n, 8192)])
-    index.coords_sq = index.coords.square().sum(1)
-    return index
+    return _make(vectors, mean.float(), basis)
 
 
 def _exact_sq(index: Index, queries: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -106,46 +136,91 @@ def _exact_sq(index: Index, queries: torch.Tensor, rows: torch.Tensor) -> torch.
 
 
 def search(
-    index: Index, queries: torch.Tensor, candidates: int = 32, chunk: int = 1024
+    index: Index,
+    queries: torch.Tensor,
+    radius: Radius,
+    candidates: int = 32,
+    chunk: int = 1024,
+    exclude_self: bool = False,
 ) -> Candidates:
-    """Two nearest among each query's ``candidates`` best bounds, plus the bound for the rest."""
-    n = queries.shape[0]
+    """Two nearest of each query among the reference vectors measured; see the module doc.
+
+    ``radius(c1, c2)`` gives, per query, the distance within which every reference vector is
+    measured exactly (c1 <= c2: the two best of the first candidates). With ``exclude_self``
+    the queries are the reference vectors themselves and row i never counts as query i's
+    neighbour (identical other rows still do).
+    """
+    n, total = queries.shape[0], len(index)
     out = Candidates(
-        np.zeros(n, np.float32),
-        np.zeros(n, np.float32),
+        np.full(n, np.inf, np.float32),
+        np.full(n, np.inf, np.float32),
         np.zeros(n, np.int64),
         np.zeros(n, np.int64),
         np.full(n, np.inf, np.float32),
     )
-    take = min(candidates + 1, len(index))
+    take = min(candidates, total)
+    if n == 0 or take == 0:
+        return out
+    first = min(_FIRST, take)
+    buffer = torch.empty(min(chunk, n), total)
     for start in range(0, n, chunk):
         rows = slice(start, start + min(chunk, n - start))
         q = queries[rows].contiguous()
+        m = q.shape[0]
         qc = index.project(q)
-        bound = qc.square().sum(1)[:, None] + index.coords_sq[None, :] - 2 * (qc @ index.coords.T)
-        bound_val, cand = torch.topk(bound, take, dim=1, largest=False)
-        keep = cand[:, :candidates]
-        exact = _exact_sq(index, q, keep)
-        best, order = torch.topk(exact, min(2, keep.shape[1]), dim=1, largest=False)
-        idx = keep.gather(1, order)
+        qc_sq = qc.square().sum(1)
+        bound = buffer[:m]
+        torch.matmul(torch.cat([qc, qc_sq[:, None], torch.ones(m, 1)], 1), index.table, out=bound)
+        if exclude_self:
+            bound[torch.arange(m), torch.arange(start, start + m)] = torch.inf
+        vals, cand = torch.topk(bound, take, dim=1, largest=False)
+        slack = _BOUND_SLACK + _BOUND_SLACK_REL * (qc_sq + index.coords_sq_max)
+
+        exact = torch.full((m, take), torch.inf)
+        head = _exact_sq(index, q, cand[:, :first])
+        exact[:, :first] = torch.where(vals[:, :first].isfinite(), head, torch.inf)
+        c = torch.topk(exact[:, :first], min(2, first), dim=1, largest=False).values.sqrt()
+        reach = radius(c[:, 0], c[:, -1]).square() + slack
+        measured = vals.isfinite()
+        measured[:, first:] &= vals[:, first:] < reach[:, None]
+        qi, pos = torch.nonzero(measured[:, first:], as_tuple=True)
+        if len(qi):
+            diff = index.vectors[cand[qi, pos + first]] - q[qi]
+            exact[qi, pos + first] = diff.square().sum(1)
+
+        best, order = torch.topk(exact, min(2, take), dim=1, largest=False)
+        idx = cand.gather(1, order)
         out.d1[rows] = best[:, 0].sqrt().numpy()
-        out.d2[rows] = best[:, -1].sqrt().numpy()
+        out.d2[rows] = best[:, -1].sqrt().numpy() if take > 1 else np.inf
         out.i1[rows] = idx[:, 0].numpy()
         out.i2[rows] = idx[:, -1].numpy()
-        if take > candidates:
-            out.bound[rows] = (bound_val[:, -1] - _BOUND_SLACK).clamp_min(0).sqrt().numpy()
+        rest = torch.where(measured, torch.inf, vals).min(1).values
+        if take < total:
+            rest = torch.minimum(rest, vals[:, -1])
+        out.bound[rows] = (rest - slack).clamp_min(0).sqrt().numpy()
     return out
 
 
-def refine(index: Index, queries: torch.Tensor, found: Candidates, rows, chunk: int = 256) -> None:
+def refine(
+    index: Index,
+    queries: torch.Tensor,
+    found: Candidates,
+    rows,
+    chunk: int = 256,
+    exclude_self: bool = False,
+) -> None:
     """Exact two nearest of the given query rows over every reference vector (in place)."""
     rows = np.asarray(rows, dtype=np.int64)
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         q = queries[torch.from_numpy(part)]
         approx = index.norms_sq[None, :] - 2 * (q @ index.vectors.T)
+        if exclude_self:
+            approx[torch.arange(len(part)), torch.from_numpy(part)] = torch.inf
         keep = torch.topk(approx, min(16, len(index)), dim=1, largest=False).indices
         exact = _exact_sq(index, q, keep)
+        if exclude_self:
+            exact[keep == torch.from_numpy(part)[:, None]] = torch.inf
         best, order = torch.topk(exact, min(2, keep.shape[1]), dim=1, largest=False)
         idx = keep.gather(1, order)
         found.d1[part] = best[:, 0].sqrt().numpy()
@@ -164,16 +239,49 @@ def ratio_below(found: Candidates, threshold: float) -> tuple[np.ndarray, np.nda
     return surely, surely | surely_not
 
 
+def ratio_radius(threshold: float) -> Radius:
+    """How far to measure so that "d1 < threshold * d2" is settled.
+
+    Not a copy by the first candidates (c1 >= t c2): every vector within t c2 is measured, so
+    the nearest is at least t c2 >= t d2 away unless one of those is nearer. A copy
+    (c1 < t c2): within c2, so that d1 <= c1 < t * bound and d2 is (almost always) exact too,
+    for the ratio shown to the TA.
+    """
+
+    def radius(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+        return torch.where(c1 >= threshold * c2, threshold * c2, c2)
+
+    return radius
+
+
+def exact_radius(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+    """Every vector within c2 measured: the two found are the true two nearest."""
+    return c2
+
+
 def nearest_two(
     index: Index, queries: torch.Tensor, threshold: float | None = None, candidates: int = 32
 ) -> tuple[Candidates, int]:
     """Candidates whose ratio decision (d1 < threshold d2) is exact, or fully exact when
     ``threshold`` is None; with the number of queries that needed an exhaustive search."""
-    found = search(index, queries, candidates)
+    radius = exact_radius if threshold is None else ratio_radius(threshold)
+    found = search(index, queries, radius, candidates)
     if threshold is None:
         unsettled = np.nonzero(~found.exact)[0]
     else:
         _, settled = ratio_below(found, threshold)
         unsettled = np.nonzero(~settled)[0]
     refine(index, queries, found, unsettled)
+    return found, len(unsettled)
+
+
+def nearest_other_within(
+    index: Index, distance: float, candidates: int = 32
+) -> tuple[Candidates, int]:
+    """Each reference vector's nearest other one (``d1``), exact whenever it is < ``distance``
+    or decides that it is not; with the number of rows searched exhaustively."""
+    radius: Radius = lambda c1, c2: torch.full_like(c1, distance)
+    found = search(index, index.vectors, radius, candidates, exclude_self=True)
+    unsettled = np.nonzero((found.d1 >= distance) & (found.bound < distance))[0]
+    refine(index, index.vectors, found, unsettled, exclude_self=True)
     return found, len(unsettled)

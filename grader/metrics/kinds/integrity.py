@@ -135,13 +135,15 @@ class IntegrityKind(MetricKind):
         labels = None
         if training.digits and training.labels is not None:
             if spec.classes == "classifier":
-                from reference.classifier import classify_digits
+                from grader.integrity.collapse import digit_labels
 
                 with ctx.forward_lock:
-                    labels = classify_digits(images)[0]
+                    labels = digit_labels(images)
             else:
                 labels = training.labels[copies.neighbour]
-        collapse = check_collapse(images, labels, training.histogram, spec.near_duplicate_l2)
+        collapse = check_collapse(
+            images, labels, training.histogram, spec.near_duplicate_l2, training.index()
+        )
         sig = signature(names, decoded)
         sig_path = (
             ctx.cache_root
