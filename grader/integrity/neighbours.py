@@ -191,7 +191,7 @@ def search(
         best, order = torch.topk(exact, min(2, take), dim=1, largest=False)
         idx = cand.gather(1, order)
         out.d1[rows] = best[:, 0].sqrt().numpy()
-        out.d2[rows] = best[:, -1].sqrt().numpy() if take > 1 else np.inf
+        out.d2[rows] = best[:, -1].sqrt().numpy()  # one reference vector: d2 = d1
         out.i1[rows] = idx[:, 0].numpy()
         out.i2[rows] = idx[:, -1].numpy()
         rest = torch.where(measured, torch.inf, vals).min(1).values
