@@ -62,7 +62,7 @@ def test_cli_fid_equals_both_course_tools_on_mnist_digits(
     assert provenance["backend_version"] == "0.5.3"
     assert provenance["weights_sha256"] == _sha256(inception_weights)
     assert provenance["stats_sha256"] == _sha256(reference)
-    assert provenance["device"] == "cpu" and provenance["model"] == "exact"
+    assert provenance["device"] == "cpu" and provenance["model"] == "bn-folded"  # the default
     assert provenance["resize"] == "bilinear to 299x299, align_corners=False"
     assert any("biased upward" in w for w in ours["warnings"])
 
