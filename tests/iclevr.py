@@ -29,9 +29,9 @@ SHAPES = ("cube", "sphere", "cylinder")
 OBJECTS = {
     f"{c} {s}": i * len(COLOURS) + j for i, s in enumerate(SHAPES) for j, c in enumerate(COLOURS)
 }
-BACKGROUND = (160, 160, 160)
+BACKGROUND = (185, 185, 185)
 SIZE = 64
-RADIUS = (8.0, 12.0)  # object half-widths in pixels
+RADIUS = (9.0, 13.0)  # object half-widths in pixels
 
 
 def label_sets(n: int, seed: int) -> list[list[str]]:
@@ -65,11 +65,11 @@ def _draw(draw: ImageDraw.ImageDraw, name: str, cx: float, cy: float, r: float) 
     elif shape == "sphere":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
         draw.ellipse([cx - r / 2, cy - r / 2, cx, cy], fill=_shade(rgb, 1.35))
-    else:  # cylinder: a body between two ellipses, the top one lit
-        h = r / 2
-        draw.ellipse([cx - r, cy + r - h, cx + r, cy + r + h], fill=_shade(rgb, 0.8))
-        draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=_shade(rgb, 0.8))
-        draw.ellipse([cx - r, cy - r - h, cx + r, cy - r + h], fill=_shade(rgb, 1.3))
+    else:  # cylinder: narrower and taller than a cube, a body between two ellipses, the top one lit
+        w, h = 0.7 * r, r / 3
+        draw.ellipse([cx - w, cy + r - h, cx + w, cy + r + h], fill=_shade(rgb, 0.8))
+        draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=_shade(rgb, 0.8))
+        draw.ellipse([cx - w, cy - r - h, cx + w, cy - r + h], fill=_shade(rgb, 1.3))
 
 
 def render(objects: list[str], seed: int) -> np.ndarray:
@@ -183,3 +183,80 @@ def train_evaluator(
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": net.state_dict()}, path)
     return path
+
+
+def cached_evaluator(cache_dir: Path) -> Path:
+    """The trained evaluator, trained once per content of this module and kept in cache_dir."""
+    import hashlib
+    import os
+
+    import torch
+
+    key = hashlib.sha256(Path(__file__).read_bytes() + torch.__version__.encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"iclevr-evaluator-{key}.pth"
+    if not path.is_file():
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        train_evaluator(tmp)
+        tmp.replace(path)
+    return path
+
+
+def course_accuracy(checkpoint: Path, images: list[Path], sets: list[list[str]]) -> float:
+    """The course's evaluator.py, written out plainly: one batch, ToTensor + Normalize, top-k."""
+    import torch
+    from torchvision import transforms
+
+    net = course_network()
+    net.load_state_dict(torch.load(checkpoint, map_location="cpu")["model"])
+    net.eval()
+    tf = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+    )
+    x = torch.stack([tf(Image.open(p).convert("RGB")) for p in images])
+    labels = torch.from_numpy(onehot(sets))
+    with torch.no_grad():
+        out = net(x)
+    acc = total = 0
+    for i in range(len(out)):
+        k = int(labels[i].sum().item())
+        total += k
+        _, outi = out[i].topk(k)
+        _, li = labels[i].topk(k)
+        for j in outi:
+            if j in li:
+                acc += 1
+    return acc / total
+
+
+def save_grid(path: Path, images: np.ndarray) -> Path:
+    """A student's save_image(make_grid(images, nrow=8)) of uint8 [N, 64, 64, 3] images."""
+    import torch
+    from torchvision.utils import save_image
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+    save_image(x, path, nrow=8)
+    return path
+
+
+def write_lab6_submission(
+    folder: Path, test: np.ndarray, new_test: np.ndarray, *, seed: int, grids: bool = True
+) -> Path:
+    """One student's Lab6 hand-in: test/ and new_test/ (0.png ...), both grids, the denoising
+    process of one scene (the real forward diffusion, 8 snapshots) and a code zip."""
+    import zipfile
+
+    from grader.checks.grid_synth import forward_diffusion_tiles, tiles_to_grid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pngs(folder / "test", test)
+    write_pngs(folder / "new_test", new_test)
+    if grids:
+        save_grid(folder / "test_grid.png", test)
+        save_grid(folder / "new_test_grid.png", new_test)
+    tiles_to_grid(forward_diffusion_tiles(test[:1], seed=seed), padding=2).save(
+        folder / "process.png"
+    )
+    with zipfile.ZipFile(folder / "lab6_code.zip", "w") as zf:
+        zf.writestr("README.md", "# Lab6\nTrain: python train.py\n")
+        zf.writestr("train.py", "print('train a conditional DDPM')\n")
+    return folder

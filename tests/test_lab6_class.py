@@ -1,0 +1,177 @@
+"""Lab6 end to end: a class graded by `grader run` in a real process with an evaluator trained
+here on rendered scenes; the CSV against points computed by hand from rubrics/lab6.yaml with the
+course's recipe written out plainly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import iclevr
+import numpy as np
+import pytest
+import yaml
+
+from grader.store import ResultStore
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD, WEAK, SHORT, NO_GRID = "0810001", "0810002", "0810003", "0810004"
+
+
+def grader(*args, env, check=True):
+    res = subprocess.run(
+        [sys.executable, "-m", "grader", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if check:
+        assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+@pytest.fixture(scope="session")
+def checkpoint(request):
+    return iclevr.cached_evaluator(request.config.cache.mkdir("iclevr-evaluator"))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return {
+        **os.environ,
+        "GRADER_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+        "NO_COLOR": "1",
+    }
+
+
+def write_rubric(root: Path, weights: Path) -> Path:
+    """rubrics/lab6.yaml beside the TA's label files, with these evaluator weights."""
+    rubric = yaml.safe_load((ROOT / "rubrics" / "lab6.yaml").read_text())
+    for metric in rubric["metrics"].values():
+        metric["weights"] = str(weights)
+    (root / "rubric.yaml").write_text(yaml.safe_dump(rubric, sort_keys=False))
+    return root / "rubric.yaml"
+
+
+@pytest.fixture(scope="module")
+def lab6(tmp_path_factory, checkpoint):
+    root = tmp_path_factory.mktemp("lab6")
+    labels = iclevr.write_label_files(root, n=32, seed=800)
+    write_rubric(root, checkpoint)
+    test, new = labels["test"], labels["new_test"]
+    subs = root / "submissions"
+    good = iclevr.render_all(test, 810), iclevr.render_all(new, 811)
+    iclevr.write_lab6_submission(subs / GOOD, *good, seed=1)
+    weak = (
+        iclevr.render_all(iclevr.wrong_objects(test, 0.5, 3), 812),
+        iclevr.render_all(iclevr.wrong_objects(new, 0.4, 4), 813),
+    )
+    iclevr.write_lab6_submission(subs / WEAK, *weak, seed=2)
+    iclevr.write_lab6_submission(subs / SHORT, good[0][:31], good[1], seed=3)
+    iclevr.write_lab6_submission(subs / NO_GRID, *good, seed=4)
+    (subs / NO_GRID / "test_grid.png").unlink()
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded(lab6, env):
+    out = lab6 / "results"
+    res = grader(
+        "run",
+        lab6 / "submissions",
+        "--rubric",
+        lab6 / "rubric.yaml",
+        "--out",
+        out,
+        "-q",
+        "--device",
+        "cpu",
+        env=env,
+    )
+    assert "4 graded" in res.stdout, res.stdout
+    rows = grader("export", out, "--format", "csv", env=env).stdout
+    with ResultStore(out) as store:
+        stored = {r.student_id: r for r in store.all()}
+    return {row["student_id"]: row for row in csv.DictReader(io.StringIO(rows))}, stored
+
+
+def band(acc: float) -> float:
+    return float(np.clip(20 * (acc - 0.5) / 0.3, 0, 20))
+
+
+def course(checkpoint, lab6, sid: str, stem: str) -> float:
+    folder = lab6 / "submissions" / sid / stem
+    sets = yaml.safe_load((lab6 / f"{stem}.json").read_text())
+    return iclevr.course_accuracy(checkpoint, [folder / f"{i}.png" for i in range(len(sets))], sets)
+
+
+def test_class_points_match_hand_computed(graded, lab6, checkpoint):
+    rows, stored = graded
+    acc = {
+        sid: {stem: course(checkpoint, lab6, sid, stem) for stem in ("test", "new_test")}
+        for sid in (GOOD, WEAK, NO_GRID)
+    }
+    acc[SHORT] = {"test": None, "new_test": course(checkpoint, lab6, SHORT, "new_test")}
+    # Deductions by rubrics/lab6.yaml: 31 images in test/ -> images.count and images.missing,
+    # 5 each, cap 10; no test grid -> submission.missing_artifact, 20.
+    deductions = {GOOD: 0, WEAK: 0, SHORT: 10, NO_GRID: 20}
+    for sid, d in deductions.items():
+        a = acc[sid]
+        expected = 60 + (band(a["test"]) if a["test"] is not None else 0) + band(a["new_test"]) - d
+        assert float(rows[sid]["final"]) == pytest.approx(expected, abs=0.006), (sid, a, rows[sid])
+        metrics = {m.name: m.value for m in stored[sid].metrics}
+        assert (
+            metrics["accuracy_test"] == a["test"] and metrics["accuracy_new_test"] == a["new_test"]
+        )
+    assert acc[GOOD]["test"] >= 0.7 and acc[WEAK]["test"] < acc[GOOD]["test"] - 0.2
+    short = stored[SHORT]
+    assert {f.code for f in short.findings if f.artifact == "test_images"} >= {
+        "images.count",
+        "images.missing",
+        "evaluator.count",
+        "evaluator.names",
+    }
+    assert "do not match test.json" in short.metric("accuracy_test").skipped
+    assert rows[GOOD]["status"] == "clean" and rows[NO_GRID]["status"] == "problems"
+
+
+def test_provenance_names_the_evaluator(graded, checkpoint):
+    _, stored = graded
+    prov = stored[GOOD].metric("accuracy_new_test").provenance
+    assert prov["evaluator"] == "iclevr-resnet18" and prov["n"] == 32 and prov["device"] == "cpu"
+    import hashlib
+
+    assert prov["weights_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+
+def test_an_evaluator_that_does_not_load_stops_before_grading(lab6, env, tmp_path):
+    bad = tmp_path / "checkpoint.pth"
+    bad.write_bytes(b"\x80\x04 truncated pickle")
+    root = tmp_path / "ta"
+    root.mkdir()
+    for name in ("objects.json", "test.json", "new_test.json"):
+        (root / name).write_bytes((lab6 / name).read_bytes())
+    write_rubric(root, bad)
+    res = grader(
+        "run",
+        lab6 / "submissions",
+        "--rubric",
+        root / "rubric.yaml",
+        "--out",
+        tmp_path / "out",
+        "-q",
+        env=env,
+        check=False,
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert (
+        "accuracy_test" in res.stderr
+        and str(bad) in res.stderr
+        and "not a torch checkpoint" in res.stderr
+    )
+    assert not (tmp_path / "out" / "grader.db").exists()
