@@ -728,6 +728,30 @@ _TABLE = [
         ),
         "hand in only images your own model generated",
     ),
+    (
+        "images.not_regular",
+        "error",
+        "Some entries of the image set are links, folders or special files, not images; they were not read.",
+        "put the image files themselves in the set",
+    ),
+    (
+        "images.file_too_large",
+        "error",
+        "A file is far larger than any allowed image could be; it was not read.",
+        "save the images at the size the assignment asks for",
+    ),
+    (
+        "images.decompression_bomb",
+        "error",
+        "An image declares more pixels than allowed (a decompression bomb); it was refused unread.",
+        "save the images at the size the assignment asks for",
+    ),
+    (
+        "images.unreadable",
+        "error",
+        "A file of the image set could not be read from disk.",
+        "save the images again and check that each one opens",
+    ),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}

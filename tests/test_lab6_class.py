@@ -128,7 +128,7 @@ def test_class_points_match_hand_computed(graded, lab6, checkpoint):
         assert (
             metrics["accuracy_test"] == a["test"] and metrics["accuracy_new_test"] == a["new_test"]
         )
-    assert acc[GOOD]["test"] >= 0.7 and acc[WEAK]["test"] < acc[GOOD]["test"] - 0.2
+    assert acc[GOOD]["test"] >= 0.9 and acc[WEAK]["test"] < acc[GOOD]["test"] - 0.2
     short = stored[SHORT]
     assert {f.code for f in short.findings if f.artifact == "test_images"} >= {
         "images.count",
