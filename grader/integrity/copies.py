@@ -3,9 +3,11 @@
 A generated image that copies a training image (exactly or lightly altered) is much closer to
 that one image than to any other (d1/d2 near 0); an honest image sits among many similar
 training images (d1/d2 near 1; honest MNIST test digits never go below ~0.57). The ratio is
-taken at its lowest over the image as given, a centre-of-mass-centred copy (undoes shifts) and a
-horizontal flip; an image is flagged below ``threshold`` and a submission at ``min_flagged``
-flagged images. Every flag decision is exact (see neighbours.py).
+taken at its lowest over the image as given, a centre-of-mass-centred copy (undoes shifts), a
+horizontal flip, the image turned back and forth by ``ROTATION_DEG`` (undoes small rotations),
+and the image blurred, compared with the training set blurred alike (undoes blurring); an image
+is flagged below ``threshold`` and a submission at ``min_flagged`` flagged images. Every flag
+decision is exact (see neighbours.py).
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from grader.integrity.neighbours import Candidates, Index, as_vectors, nearest_two
 
-VARIANTS = ("raw", "centred", "flip")
+VARIANTS = ("raw", "centred", "flip", "turned-", "turned+", "blurred")
 DIGIT_VARIANTS = VARIANTS
 PHOTO_VARIANTS = ("raw", "flip")  # centring by mass means nothing for a face photo
+# Measured on real MNIST (600 copies per kind, 3,000 test digits, threshold 0.4): turning the
+# query by +-10 deg flags 21% of copies turned by 10 deg (0% without) and blurring both sides
+# with sigma 1.5 px flags 16% of copies blurred with radius 1 (0% without), enough for a 5%
+# share of such copies to pass ``min_flagged``; the lowest honest ratio stays above 0.49.
+ROTATION_DEG = 10.0
+BLUR_SIGMA = 1.5
 
 
 @dataclass
@@ -70,14 +79,52 @@ def shift(images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return out
 
 
+def turned(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Each image rotated about its centre (bilinear, zero-filled, same size), uint8."""
+    out = ndimage.rotate(images.astype(np.float32), degrees, axes=(2, 1), reshape=False, order=1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def blurred(images: np.ndarray) -> np.ndarray:
+    """Each image under a Gaussian blur of ``BLUR_SIGMA`` px (channels kept apart), uint8."""
+    sigma = (0, BLUR_SIGMA, BLUR_SIGMA) + (0,) * (images.ndim - 3)
+    out = ndimage.gaussian_filter(images.astype(np.float32), sigma)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def variant_queries(images: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``images`` a variant applies to, and those rows as that variant."""
+    rows = np.arange(len(images))
+    if name == "raw":
+        return rows, images
+    if name == "flip":
+        return rows, images[:, :, ::-1]
+    if name == "centred":
+        shifts = centre_shifts(images)
+        rows = np.nonzero(shifts.any(1))[0]  # a zero shift is the raw image again
+        return rows, shift(images[rows], shifts[rows])
+    if name in ("turned-", "turned+"):
+        return rows, turned(images, -ROTATION_DEG if name == "turned-" else ROTATION_DEG)
+    if name == "blurred":
+        return rows, blurred(images)
+    raise ValueError(f"unknown variant {name!r} (expected one of {VARIANTS})")
+
+
 def check_copies(
     images: np.ndarray,
     index: Index,
     threshold: float = 0.4,
     variants: tuple[str, ...] = DIGIT_VARIANTS,
     candidates: int = 32,
+    blurred_index: Index | None = None,
 ) -> CopyCheck:
-    """Ratio test of uint8 images [N, H, W(, C)], already in the training set's size and mode."""
+    """Ratio test of uint8 images [N, H, W(, C)], already in the training set's size and mode.
+
+    The "blurred" variant is compared with ``blurred_index``: the training images under
+    ``blurred()`` (TrainingSet.blurred_index).
+    """
+    if "blurred" in variants and blurred_index is None:
+        raise ValueError("the 'blurred' variant needs the blurred training index")
     n = len(images)
     ratio = np.full(n, np.inf)
     variant = np.zeros(n, np.int64)
@@ -95,19 +142,11 @@ def check_copies(
         d1[chosen] = found.d1[better]
 
     for name in variants:
-        if name == "raw":
-            rows, queries = np.arange(n), images
-        elif name == "flip":
-            rows, queries = np.arange(n), images[:, :, ::-1]
-        elif name == "centred":
-            shifts = centre_shifts(images)
-            rows = np.nonzero(shifts.any(1))[0]  # a zero shift is the raw image again
-            queries = shift(images[rows], shifts[rows])
-        else:
-            raise ValueError(f"unknown variant {name!r} (expected one of {VARIANTS})")
+        rows, queries = variant_queries(images, name)
         if len(rows) == 0:
             continue
-        found, searched = nearest_two(index, as_vectors(queries), threshold, candidates)
+        reference = blurred_index if name == "blurred" else index
+        found, searched = nearest_two(reference, as_vectors(queries), threshold, candidates)
         exhaustive += searched
         take(rows, found, name)
     return CopyCheck(ratio, variant, neighbour, d1, threshold, exhaustive)

@@ -32,6 +32,7 @@ class TrainingSet:
     labels: np.ndarray | None
     key: str  # content hash of the sources + settings
     _index: object = field(default=None, repr=False)
+    _blurred_index: object = field(default=None, repr=False)
 
     @property
     def digits(self) -> bool:
@@ -51,6 +52,15 @@ class TrainingSet:
 
             self._index = build_index(as_vectors(self.images))
         return self._index
+
+    def blurred_index(self):
+        """The neighbour index of the training images blurred as copies.blurred blurs a query."""
+        if self._blurred_index is None:
+            from grader.integrity.copies import blurred
+            from grader.integrity.neighbours import as_vectors, build_index
+
+            self._blurred_index = build_index(as_vectors(blurred(self.images)))
+        return self._blurred_index
 
 
 def source_files(path: Path) -> list[Path]:

@@ -78,7 +78,9 @@ class IntegrityKind(MetricKind):
             key = (str(path), spec.thumbnail)
             if key not in self._loaded:
                 training = load_training(path, ctx.cache_root, spec.thumbnail)
-                training.index()
+                training.index()  # built once, here, under the lock
+                if training.digits:
+                    training.blurred_index()
                 self._loaded[key] = training
             return self._loaded[key]
 
@@ -131,7 +133,8 @@ class IntegrityKind(MetricKind):
         training = self._training(spec, ctx)
         images = prepare_submission(decoded, training)
         variants = DIGIT_VARIANTS if training.digits else PHOTO_VARIANTS
-        copies = check_copies(images, training.index(), spec.ratio, variants)
+        blurred_index = training.blurred_index() if "blurred" in variants else None
+        copies = check_copies(images, training.index(), spec.ratio, variants, blurred_index=blurred_index)
         labels = None
         if training.digits and training.labels is not None:
             if spec.classes == "classifier":
