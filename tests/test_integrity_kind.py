@@ -65,6 +65,7 @@ def test_copies_flagged_with_details_and_scoring_rules(
     assert bad.findings[0].severity.value == "warning"  # action: flag (the default)
     copies = bad.result.details["copies"]
     assert {img["name"] for img in copies["images"]} == {f"{i:05d}.png" for i in range(240, 270)}
+    assert {img["matched_as"] for img in copies["images"]} <= {"raw", "blurred"}  # exact copies
     assert len(bad.result.details["collapse"]["class_histogram"]) == 10
     # flag: evidence for the TA, no points move.
     fid = MetricResult(name="fid", kind="fid", artifact="images", value=20.0)  # band: 100 points

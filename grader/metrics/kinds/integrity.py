@@ -111,7 +111,7 @@ class IntegrityKind(MetricKind):
     def measure(self, name, spec: IntegrityMetric, inputs: MetricInputs, ctx) -> MetricOutcome:
         from grader import findings
         from grader.integrity.collapse import check_collapse
-        from grader.integrity.copies import DIGIT_VARIANTS, PHOTO_VARIANTS, check_copies
+        from grader.integrity.copies import DIGIT_VARIANTS, PHOTO_VARIANTS, VARIANTS, check_copies
         from grader.integrity.shared import duplicate_groups, signature
         from grader.integrity.training import prepare_submission
         from grader.metrics.cache import atomic_write
@@ -209,6 +209,7 @@ class IntegrityKind(MetricKind):
                         "name": names[i],
                         "ratio": round(float(copies.ratio[i]), 3),
                         "training_index": int(copies.neighbour[i]),
+                        "matched_as": VARIANTS[copies.variant[i]],  # raw, centred, flip, turned-/+, blurred
                     }
                     for i in sorted(flagged, key=lambda i: copies.ratio[i])[:MAX_LISTED]
                 ],
