@@ -39,6 +39,13 @@ class TrainingSet:
         return self.images.ndim == 3
 
     @property
+    def variants(self) -> tuple[str, ...]:
+        """The copy-check variants (copies.py) that make sense for these images."""
+        from grader.integrity.copies import DIGIT_VARIANTS, PHOTO_VARIANTS
+
+        return DIGIT_VARIANTS if self.digits else PHOTO_VARIANTS
+
+    @property
     def histogram(self) -> np.ndarray | None:
         if self.labels is None:
             return None

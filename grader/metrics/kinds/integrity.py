@@ -79,7 +79,7 @@ class IntegrityKind(MetricKind):
             if key not in self._loaded:
                 training = load_training(path, ctx.cache_root, spec.thumbnail)
                 training.index()  # built once, here, under the lock
-                if training.digits:
+                if "blurred" in training.variants:
                     training.blurred_index()
                 self._loaded[key] = training
             return self._loaded[key]
@@ -111,7 +111,7 @@ class IntegrityKind(MetricKind):
     def measure(self, name, spec: IntegrityMetric, inputs: MetricInputs, ctx) -> MetricOutcome:
         from grader import findings
         from grader.integrity.collapse import check_collapse
-        from grader.integrity.copies import DIGIT_VARIANTS, PHOTO_VARIANTS, VARIANTS, check_copies
+        from grader.integrity.copies import VARIANTS, check_copies
         from grader.integrity.shared import duplicate_groups, signature
         from grader.integrity.training import prepare_submission
         from grader.metrics.cache import atomic_write
@@ -132,7 +132,7 @@ class IntegrityKind(MetricKind):
             return MetricOutcome(result)
         training = self._training(spec, ctx)
         images = prepare_submission(decoded, training)
-        variants = DIGIT_VARIANTS if training.digits else PHOTO_VARIANTS
+        variants = training.variants
         blurred_index = training.blurred_index() if "blurred" in variants else None
         copies = check_copies(images, training.index(), spec.ratio, variants, blurred_index=blurred_index)
         labels = None
