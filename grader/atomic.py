@@ -10,10 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_bytes(path: Path | str, data: bytes) -> Path:
+    return write_with(path, lambda f: f.write(data))
+
+
+def write_with(path: Path | str, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(f)`` on a binary temporary file beside ``path``, then rename it into place
+    (for writers that stream, such as ``np.savez(f, ...)``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
@@ -21,7 +29,7 @@ def write_bytes(path: Path | str, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

@@ -13,6 +13,7 @@ from test_fid_support import write_pngs
 
 from grader.cli import main
 from grader.errors import GraderError
+from grader.files import sha256_file
 from grader.metrics import WEIGHTS_FILENAME, resolve_weights
 from grader.metrics import cache as cache_module
 from grader.metrics.features import to_model_input
@@ -98,7 +99,7 @@ def test_weights_hash_is_cached_by_path_size_and_mtime(tmp_path, inception_weigh
     shutil.copyfile(inception_weights, copy)
     cache = tmp_path / "cache"
     real = cache_module.cached_sha256(copy, cache)
-    assert real == cache_module.sha256_of_file(copy)
+    assert real == sha256_file(copy)
     (record,) = (cache / "sha256").iterdir()
     record.write_text("0" * 64)  # stands in for the hash: proves the record is what is read
     cache_module._HASHES.clear()

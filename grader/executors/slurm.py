@@ -29,11 +29,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader import atomic
 from grader.errors import GraderError
 from grader.executors import Executor, GradeJob, failed_result
 from grader.executors.settings import ExecutorSettings
 from grader.executors.task import ContextSpec, TaskOutput, portable, run_task
-from grader.metrics.cache import atomic_write
 from grader.results import StudentResult
 
 STATE_FILE = "tasks.json"
@@ -146,7 +146,7 @@ class SlurmExecutor(Executor):
 
     def _save(self, folder: Path, state: dict) -> None:
         data = json.dumps(state, indent=1, sort_keys=True).encode()
-        atomic_write(folder / STATE_FILE, lambda f: f.write(data))
+        atomic.write_bytes(folder / STATE_FILE, data)
 
     def _say(self, text: str) -> None:
         self.events.append(text)

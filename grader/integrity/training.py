@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from grader import atomic
 from grader.datasets import center_crop_resize, find_mnist_file, is_mnist_folder, load_mnist
 from grader.errors import GraderError
-from grader.metrics.cache import atomic_write, sha256_of_file
+from grader.files import sha256_file
 from grader.metrics.images import list_images, load_rgb
 
 PREP_VERSION = 1
@@ -84,7 +85,7 @@ def source_files(path: Path) -> list[Path]:
 
 def _key(path: Path, size: int) -> str:
     parts = {"version": PREP_VERSION, "size": size}
-    parts["files"] = [sha256_of_file(p) for p in source_files(path)]
+    parts["files"] = [sha256_file(p) for p in source_files(path)]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -118,7 +119,7 @@ def load_training(path: Path | str, cache_dir: Path | None = None, size: int = 3
     images, labels = _prepare(path, size)
     if cached is not None:
         empty = np.zeros(0, np.uint8)
-        atomic_write(
+        atomic.write_with(
             cached,
             lambda f: np.savez(f, images=images, labels=labels if labels is not None else empty),
         )

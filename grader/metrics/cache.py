@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from grader import atomic
+from grader.files import sha256_file
 
 CACHE_ENV = "GRADER_CACHE_DIR"
 # Bump when the feature file layout or the way features are computed changes.
@@ -28,27 +29,6 @@ def default_cache_dir() -> Path:
     """$GRADER_CACHE_DIR, else ~/.cache/grader."""
     configured = os.environ.get(CACHE_ENV)
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "grader"
-
-
-def atomic_write(path: Path, write: Callable) -> None:
-    """Call write(binary file) on a temp file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -75,12 +55,12 @@ def cached_sha256(path: Path, cache_dir: Path | None) -> str:
                 return known
         except OSError:
             pass
-    sha = sha256_of_file(path)
+    sha = sha256_file(path)
     with _HASHES_LOCK:
         _HASHES[key] = sha
     if record is not None:
         try:
-            atomic_write(record, lambda f: f.write(sha.encode()))
+            atomic.write_text(record, sha)
         except OSError as exc:  # a read-only cache dir costs time, not correctness
             warnings.warn(f"cannot write hash cache {record}: {exc}", stacklevel=2)
     return sha
@@ -126,7 +106,7 @@ class FeatureCache:
             np.savez(f, features=values, meta=np.array(json.dumps(meta)))
 
         try:
-            atomic_write(path, write)
+            atomic.write_with(path, write)
         except OSError as exc:
             warnings.warn(f"cannot write feature cache {path}: {exc}", stacklevel=2)
 

@@ -5,9 +5,10 @@ torchvision ``resnet18`` without pretrained weights, ``fc`` replaced by
 ``Sequential(Linear(512, 24), Sigmoid())``, weights under the checkpoint key ``model``; images
 64x64 RGB through ``ToTensor`` and ``Normalize((0.5,)*3, (0.5,)*3)``; for each image with k true
 objects the top-k outputs are taken and the hits counted; accuracy = hits / sum of k. The
-network is data (`Architecture`, in the metric kind), so next year's variant is a rubric edit. TorchScript files
-are accepted too. Labels are lists of object-name lists (``test.json``) mapped to class indices
-by ``objects.json``; image i of a label file is ``i.png``.
+network is data (the metric kind's `Architecture`, read here as a `NetworkSpec`), so next year's
+variant is a rubric edit. TorchScript files are accepted too. Labels are lists of object-name
+lists (``test.json``) mapped to class indices by ``objects.json``; image i of a label file is
+``i.png``.
 """
 
 from __future__ import annotations
@@ -17,26 +18,40 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
 from grader.errors import GraderError
+from grader.files import sha256_file
 from grader.findings import Finding, compact_list, compact_ranges, error, warning
-from grader.metrics.cache import sha256_of_file
 from grader.metrics.inception import resolve_device
-from grader.metrics.kinds.evaluator import Architecture
 
 TOOL = "grader evaluator_accuracy"
+
+
+class NetworkSpec(Protocol):
+    """The evaluator network and its input (the rubric's `architecture:` block)."""
+
+    backbone: str  # a torchvision.models name, built with weights=None
+    head: str  # the Linear layer replaced by Linear(in, num_classes) + activation
+    num_classes: int
+    activation: str  # sigmoid, softmax or none
+    input_size: tuple[int, int]  # (width, height)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    state_key: str | None
+
+    def model_dump(self, *, mode: str) -> dict: ...
 
 
 class EvaluatorError(GraderError):
     """The TA's evaluator files (weights, labels, objects) cannot be used."""
 
 
-def build_network(arch: Architecture) -> torch.nn.Module:
+def build_network(arch: NetworkSpec) -> torch.nn.Module:
     import torchvision
 
     try:
@@ -62,7 +77,7 @@ def build_network(arch: Architecture) -> torch.nn.Module:
 @dataclass
 class LoadedEvaluator:
     model: torch.nn.Module
-    arch: Architecture
+    arch: NetworkSpec
     format: str  # "state_dict" or "torchscript"
     sha256: str
     device: torch.device
@@ -76,7 +91,7 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
 
 
-def _state_dict(checkpoint: Any, arch: Architecture, path: Path) -> dict:
+def _state_dict(checkpoint: Any, arch: NetworkSpec, path: Path) -> dict:
     if isinstance(checkpoint, dict) and arch.state_key is not None and arch.state_key in checkpoint:
         checkpoint = checkpoint[arch.state_key]
     if (
@@ -96,7 +111,7 @@ def _state_dict(checkpoint: Any, arch: Architecture, path: Path) -> dict:
     )
 
 
-def load_evaluator(path: Path, arch: Architecture, device: str | None = None) -> LoadedEvaluator:
+def load_evaluator(path: Path, arch: NetworkSpec, device: str | None = None) -> LoadedEvaluator:
     """The evaluator in eval mode on the device; EvaluatorError names what does not fit."""
     path = Path(path)
     if not path.is_file():
@@ -104,7 +119,7 @@ def load_evaluator(path: Path, arch: Architecture, device: str | None = None) ->
             f"evaluator weights not found: {path} (the TA's checkpoint; put it there)"
         )
     dev = resolve_device(device)
-    sha = sha256_of_file(path)
+    sha = sha256_file(path)
     if _is_torchscript(path):
         try:
             model = torch.jit.load(str(path), map_location=dev)
@@ -195,8 +210,8 @@ def load_labels(labels: Path, objects: Path, num_classes: int) -> Labels:
     return Labels(
         sets=sets,
         onehot=onehot,
-        sha256=sha256_of_file(Path(labels)),
-        objects_sha256=sha256_of_file(Path(objects)),
+        sha256=sha256_file(Path(labels)),
+        objects_sha256=sha256_file(Path(objects)),
     )
 
 
@@ -270,7 +285,7 @@ def match_images(
 
 def check_headers(
     paths: Sequence[Path],
-    arch: Architecture,
+    arch: NetworkSpec,
     *,
     artifact: str | None,
 ) -> tuple[bool, list[Finding]]:
@@ -323,7 +338,7 @@ def check_headers(
 
 
 def input_batches(
-    paths: Sequence[Path], arch: Architecture, batch_size: int
+    paths: Sequence[Path], arch: NetworkSpec, batch_size: int
 ) -> Iterator[torch.Tensor]:
     """float32 [B, 3, H, W], exactly ToTensor then Normalize(mean, std); one batch in memory."""
     mean = torch.tensor(arch.mean, dtype=torch.float32).view(-1, 1, 1)

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import atomic
 from grader.errors import GraderError
-from grader.metrics.cache import atomic_write, sha256_of_file
+from grader.files import sha256_file
 
 
 def _psd_roots(eigenvalues: np.ndarray) -> np.ndarray:
@@ -93,7 +94,7 @@ class ReferenceStats:
                 self._sqrt = sqrtm_psd(self.sigma)
                 if self.sqrt_file is not None:
                     try:
-                        atomic_write(self.sqrt_file, lambda f: np.save(f, self._sqrt))
+                        atomic.write_with(self.sqrt_file, lambda f: np.save(f, self._sqrt))
                     except OSError:
                         pass  # a read-only cache costs time, not correctness
             return self._sqrt
@@ -222,7 +223,7 @@ def save_stats(path: Path | str, mu, sigma) -> None:
     """Write float64 `mu`, `sigma` as an .npz both official tools load; atomic."""
     path = Path(path)
     mu, sigma = _check_stats(mu, sigma, path)
-    atomic_write(path, lambda f: np.savez_compressed(f, mu=mu, sigma=sigma))
+    atomic.write_with(path, lambda f: np.savez_compressed(f, mu=mu, sigma=sigma))
 
 
 _REFERENCES: OrderedDict[str, ReferenceStats] = OrderedDict()
@@ -238,7 +239,7 @@ def reference_stats(path: Path | str, cache_dir: Path | None = None) -> Referenc
     path = Path(path)
     if not path.is_file():
         raise GraderError(f"reference statistics file not found: {path}")
-    sha = sha256_of_file(path)
+    sha = sha256_file(path)
     with _REFERENCES_LOCK:
         if sha in _REFERENCES:
             _REFERENCES.move_to_end(sha)
