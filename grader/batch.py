@@ -19,10 +19,9 @@ from grader.executors import Executor, GradeJob, infrastructure_failure
 from grader.executors.local import LocalExecutor
 from grader.gradebook import key_parts, rubric_text, why_changed, with_overrides
 from grader.intake.discover import Submission, apply_submission_times, discover
-from grader.integrity.classwide import screen_class, shared_findings, with_shared_findings
 from grader.layout import student_dir
 from grader.lock import results_lock
-from grader.metrics.kinds.integrity import IntegrityMetric
+from grader.metrics.kinds import handler_for as metric_handler
 from grader.pipeline import (
     GradingContext,
     machine_info,
@@ -57,23 +56,29 @@ def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, r
                         history=store.history(result.student_id), show_tracebacks=show_tracebacks)
 
 
-def _class_checks(ctx: GradingContext, store: ResultStore, present: dict[str, Submission],
+def _class_stages(ctx: GradingContext, store: ResultStore, present: dict[str, Submission],
                   run_id: int, run: RunInfo) -> set[str]:
-    """Checks across students (the integrity screen for shared image sets), after everyone is
-    graded: each student's class-wide findings are replaced and the grade re-scored when they
-    change. Returns the students whose record changed."""
-    if not ctx.compute_metrics or not any(isinstance(s, IntegrityMetric) for s in ctx.rubric.metrics.values()):
+    """The metric kinds' stages across the class (e.g. integrity's screen for shared image
+    sets), after everyone is graded: each stage's findings replace the student's findings of
+    its codes, and the grade is re-scored when they change. Returns the students whose record
+    changed."""
+    if not ctx.compute_metrics:
         return set()
     current = [r for r in store.all() if r.student_id in present]
-    run.shared_sets = screen_class(current, ctx.rubric, ctx.cache_root)
     touched = set()
-    for result in current:
-        sid = result.student_id
-        if with_shared_findings(result, shared_findings(sid, run.shared_sets, ctx.rubric)):
-            result = with_overrides(rescore(result, present[sid], ctx.rubric), store, ctx.rubric)
-            key, skey = store.keys(sid)
-            store.put(result, key, skey, run_id, graded=False, why="class-wide integrity screen")
-            touched.add(sid)
+    for name, spec in ctx.rubric.metrics.items():
+        stage = metric_handler(spec).class_stage(name, spec, current, ctx)
+        if stage is None:
+            continue
+        run.class_views[name] = stage.view
+        for i, result in enumerate(current):
+            sid = result.student_id
+            if result.replace_findings(stage.codes, stage.findings.get(sid, [])):
+                result = with_overrides(rescore(result, present[sid], ctx.rubric), store, ctx.rubric)
+                key, skey = store.keys(sid)
+                store.put(result, key, skey, run_id, graded=False, why=f"class-wide stage of {name}")
+                current[i] = result
+                touched.add(sid)
     return touched
 
 
@@ -164,7 +169,7 @@ def _run_batch(
                 for gone in summary.removed:
                     shutil.rmtree(student_dir(out_dir, gone), ignore_errors=True)
             summary.absent = store.absent()
-        touched = _class_checks(ctx, store, {s.student_id: s for s in subs}, run_id, run)
+        touched = _class_stages(ctx, store, {s.student_id: s for s in subs}, run_id, run)
         run.finished_at = datetime.now(timezone.utc)
         store.finish_run(run_id, run)
         summary.results = store.all()

@@ -1,4 +1,5 @@
-"""Grades out to where TAs need them: a generic CSV, a Canvas gradebook import, Gradescope results.json.
+"""Grades out to where TAs need them: a generic CSV, a JSON document of every record, a Canvas
+gradebook import, Gradescope results.json.
 
 An incomplete grade is never written as a number: the generic CSV marks it (empty final,
 `grade_status` incomplete and the reason); the LMS files leave its grade out (the CLI
@@ -17,39 +18,74 @@ from grader import atomic
 from grader.errors import GraderError
 from grader.findings import Severity
 from grader.layout import gradescope_file
-from grader.results import StudentResult
+from grader.metrics.kinds.table import column_values, metric_columns, metrics_of
+from grader.results import RunInfo, StudentResult
 
-GENERIC_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points",
-                   "fid", "findings", "status", "grade_status", "incomplete_reason", "present", "ta_override"]
+# The grade columns; each rubric metric's columns (named by its key, in rubric order) come
+# between max_points and findings.
+GRADE_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points"]
+RECORD_COLUMNS = ["findings", "status", "grade_status", "incomplete_reason", "present", "ta_override"]
+METRIC_DIGITS = 4  # metric values as printed in the CSV
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _fid(result: StudentResult) -> float | None:
-    return next((m.value for m in result.metrics if m.kind == "fid" and m.value is not None), None)
+def _cell(value: float | str | None) -> str:
+    return value if isinstance(value, str) else _fmt(value, METRIC_DIGITS)
 
 
 def _failing(result: StudentResult) -> int:
     return sum(f.severity is Severity.ERROR for f in result.findings)
 
 
-def generic_csv(results: list[StudentResult]) -> str:
+def not_computed(result: StudentResult) -> str:
+    """Why the grade or a metric is not complete: the grade's missing lines, then any metric
+    without a value that they do not already name (a report-only metric, say)."""
+    reasons = list(result.grade.incomplete) if result.grade else [result.incomplete_reason]
+    for m in result.metrics:
+        if m.value is None and not any(m.name in why for why in reasons):
+            reasons.append(f"{m.name}: {m.skipped or 'not computed'}")
+    return "; ".join(reasons)
+
+
+def generic_csv(results: list[StudentResult], rubric=None) -> str:
+    """One row per student: the grade, one column (or a kind's few) per rubric metric, and
+    the record's state; an uncomputed metric is empty, with its reason in incomplete_reason."""
+    metrics = metrics_of(results, rubric)
+    kinds = {name: kind for name, kind, _ in metrics}
+    columns = metric_columns(metrics)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(GENERIC_COLUMNS)
+    writer.writerow(GRADE_COLUMNS + [c.key for c in columns] + RECORD_COLUMNS)
     for r in results:
         g = r.grade
         writer.writerow([
             r.student_id,
             _fmt(g.raw if g else None), g.late_days if g else "", _fmt(g.late_deduction if g else None),
             _fmt(g.final if g else None), _fmt(g.max_points if g else None),
-            _fmt(_fid(r), 4), _failing(r), r.status,
-            r.grade_status, r.incomplete_reason if r.grade_status == "incomplete" else "",
+            *(_cell(v) for v in column_values(columns, r, kinds)),
+            _failing(r), r.status, r.grade_status, not_computed(r),
             "yes" if r.present else "no (not in the latest run)", _overrides(r),
         ])
     return out.getvalue()
+
+
+def json_export(results: list[StudentResult], run: RunInfo | None) -> str:
+    """Every student's full record (metrics with provenance, grade lines, findings) and the
+    run that graded them, as one document for tools; records load back with
+    `StudentResult.model_validate`."""
+    document = {
+        "format": "grader-results",
+        "version": 1,
+        "run": run.model_dump(mode="json") if run else None,
+        "students": [
+            {**r.model_dump(mode="json", exclude={"traceback"}), "grade_status": r.grade_status}
+            for r in results
+        ],
+    }
+    return json.dumps(document, indent=1, sort_keys=False) + "\n"
 
 
 def _overrides(result: StudentResult) -> str:

@@ -61,6 +61,12 @@ def stored_rubric(store: ResultStore, result: StudentResult) -> Rubric | None:
     return parse_rubric(text, source=f"rubric {result.rubric_hash[:12]} (from the store)") if text else None
 
 
+def run_rubric(store: ResultStore, run) -> Rubric | None:
+    """The rubric a run graded with (kept in the store), or None for stores without it."""
+    text = store.rubric_text(run.rubric_hash) if run and run.rubric_hash else None
+    return parse_rubric(text, source=f"rubric {run.rubric_hash[:12]} (from the store)") if text else None
+
+
 def rescore_with_overrides(store: ResultStore, result: StudentResult) -> StudentResult:
     """A stored record's grade computed again with its rubric (kept in the store) and the
     current overrides; nothing is re-checked."""

@@ -27,7 +27,7 @@ from grader.intake.assign import assign, expand_bundle
 from grader.intake.discover import Submission
 from grader.intake.unpack import unpack_zip
 from grader.layout import assets_dir, student_dir_name
-from grader.metrics.kinds import FidMetric, MetricInputs
+from grader.metrics.kinds import MetricInputs
 from grader.metrics.kinds import handler_for as metric_handler
 from grader.prerequisites import prerequisite_digest, prerequisite_findings, prerequisite_problems
 from grader.results import ArtifactResult, MetricResult, StudentResult
@@ -86,6 +86,10 @@ class GradingContext:
         from grader.metrics.cache import default_cache_dir
 
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    def resolve(self, path: Path | str) -> Path:
+        """A TA file named in the rubric, relative to the rubric's folder."""
+        return self.rubric.resolve(path)
 
     def override(self, name: str, default: Path) -> Path:
         """The TA file a metric reads: `--stats NAME=PATH` when given, else the rubric's."""
@@ -295,7 +299,6 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
 def _run_sampler(result: StudentResult, inputs: MetricInputs, work: Path, ctx: GradingContext) -> None:
     """Re-run the student's sampler in the sandbox: to grade what the code produces
     (replace_submitted) and/or to audit that the uploaded images came from it."""
-    from grader.checks.images import check_image_set
     from grader.sandbox import audit_against_submitted, audit_spec, run_sampler
 
     spec = ctx.rubric.sample
@@ -309,32 +312,29 @@ def _run_sampler(result: StudentResult, inputs: MetricInputs, work: Path, ctx: G
     outcome = run_sampler(run_spec, source, work / "_sampled", backend=ctx.sandbox_backend)
     result.sandbox = outcome.run
     result.findings += outcome.findings
+    # The regenerated set is checked by the rules of the artifact it stands for.
     label = f"{spec.produces} (regenerated)"
-    produced_spec = ctx.rubric.artifacts[spec.produces].model_copy(update={"count": run_spec.num})
-    report = check_image_set(outcome.output_dir, produced_spec, artifact=label)
-    result.findings += report.findings
+    produced = ctx.rubric.artifacts[spec.produces].model_copy(update={"count": run_spec.num})
+    request = CheckRequest(name=label, item=outcome.output_dir, shown="the sampler's output", work=work,
+                           limits=ctx.rubric.limits)
+    record = ArtifactResult(name=label, kind=produced.kind, status="ok")
+    checked = handler_for(produced).check(produced, request, record)
+    result.findings += checked.findings
     if spec.audit is not None:
-        fid = None
-        if spec.audit.mode == "fid":
-            backend = next((m.backend for m in ctx.rubric.metrics.values()
-                            if isinstance(m, FidMetric) and m.artifact == spec.produces), "pytorch-gan-metrics")
-            fid = _set_fid(ctx, backend)
+        fid = _set_distance(ctx, spec.produces) if spec.audit.mode == "fid" else None
         result.findings += audit_against_submitted(outcome.output_dir, inputs.images.get(spec.produces, []),
                                                    spec.audit, fid=fid, artifact=spec.produces)
     if spec.replace_submitted:
-        inputs.images[spec.produces] = report.images
+        inputs.images[spec.produces] = checked.images
 
 
-def _set_fid(ctx: GradingContext, backend: str):
-    """FID between two image sets, for the sampler audit."""
-    from grader.metrics.frechet import frechet_distance
-
-    def fid(a: list[Path], b: list[Path]) -> float:
-        engine = ctx.engine(backend)
-        with ctx.forward_lock:
-            return frechet_distance(*engine.statistics(a), *engine.statistics(b))
-
-    return fid
+def _set_distance(ctx: GradingContext, artifact: str):
+    """The first rubric metric on `artifact` whose kind compares two image sets (FID), for
+    the sampler audit (the rubric's validation makes sure there is one)."""
+    for name, spec in ctx.rubric.metrics.items():
+        if spec.artifact == artifact and (distance := metric_handler(spec).set_distance(name, spec, ctx)):
+            return distance
+    return None
 
 
 def machine_info(device: str | None) -> dict[str, str]:

@@ -34,6 +34,7 @@ class MetricResult(BaseModel):
     title: str = ""
     artifact: str
     value: float | None = None
+    components: dict[str, float] = Field(default_factory=dict)  # named values besides `value`
     provenance: dict[str, Any] = Field(default_factory=dict)  # backend, version, sha256s, N, device
     warnings: list[str] = Field(default_factory=list)
     skipped: str | None = None  # why it was not computed
@@ -135,6 +136,16 @@ class StudentResult(BaseModel):
     def metric(self, name: str) -> MetricResult | None:
         return next((m for m in self.metrics if m.name == name), None)
 
+    def replace_findings(self, codes: tuple[str, ...], found: list[Finding]) -> bool:
+        """Replace the record's findings of `codes` (a class-wide stage's) by `found`; True
+        when they changed."""
+        kept = [f for f in self.findings if f.code not in codes]
+        if kept + found == self.findings:
+            return False
+        self.findings = kept + found
+        self.update_status()
+        return True
+
     def update_status(self) -> None:
         if self.traceback:
             self.status = "error"
@@ -155,5 +166,6 @@ class RunInfo(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     students: int = 0
-    # Class-wide integrity screen: pairs of students sharing images (the TA's page only).
-    shared_sets: list[dict[str, Any]] = Field(default_factory=list)
+    # What the metric kinds' stages across the class found, by metric name: plain data for
+    # the TA's class page (e.g. students whose image sets share images).
+    class_views: dict[str, Any] = Field(default_factory=dict)

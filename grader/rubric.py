@@ -31,15 +31,13 @@ from grader.artifacts import (
 from grader.errors import RubricError
 from grader.findings import Severity
 from grader.metrics.kinds import KINDS as METRIC_KINDS
-from grader.metrics.kinds import EvaluatorMetric, FidMetric, Metric
+from grader.metrics.kinds import Metric
 from grader.prerequisites import MISSING_CODE, Prerequisite
 from grader.schema import Strict, UnpackLimits
 
-# The kinds' models live beside their handlers; re-exported for code that reads rubrics.
+# The artifact kinds' models live beside their handlers; re-exported for code that reads rubrics.
 __all__ = [
     "DocumentArtifact",
-    "EvaluatorMetric",
-    "FidMetric",
     "ImageArtifact",
     "ImageSetArtifact",
     "ProcessGridArtifact",
@@ -189,6 +187,12 @@ class Rubric(Strict):
                 ref = getattr(self.sample, key)
                 if ref not in self.artifacts:
                     problems.append(f"sample.{key}: unknown artifact {ref!r}")
+            audit, produces = self.sample.audit, self.sample.produces
+            if audit is not None and audit.mode == "fid" and not any(
+                m.artifact == produces and METRIC_KINDS[m.kind].compares_sets for m in self.metrics.values()
+            ):
+                problems.append(f"sample.audit.mode: 'fid' compares the regenerated and the submitted "
+                                f"images with the rubric's FID metric on {produces!r}; add one")
         if problems:
             raise ValueError("; ".join(problems))
         if any(r.missing == "not_graded" for r in self.requires) and MISSING_CODE not in self.scoring.zero_if:

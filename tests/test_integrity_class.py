@@ -105,7 +105,7 @@ def test_copies_and_shared_sets_are_found_and_scored(graded):
         SHARER_B: ["integrity.shared_set"],
     }
     assert records[COPIER].metric("integrity").value == 20
-    ((pair),) = run.shared_sets
+    ((pair),) = run.class_views["integrity"]
     assert (pair["a"], pair["b"]) == (SHARER_A, SHARER_B) and pair["verified"] == N
     rows = {
         r["student_id"]: r
@@ -127,7 +127,7 @@ def test_pages_name_the_pair_only_to_the_ta(graded):
     from grader.layout import student_dir
 
     klass = (root / "out" / "index.html").read_text(encoding="utf-8")
-    assert 'id="shared-sets"' in klass and SHARER_A in klass and SHARER_B in klass
+    assert 'id="shared-sets-integrity"' in klass and SHARER_A in klass and SHARER_B in klass
     page_a = (student_dir(root / "out", SHARER_A) / "index.html").read_text(encoding="utf-8")
     assert "another student&#39;s submission" in page_a and SHARER_B not in page_a
     page_b = (student_dir(root / "out", SHARER_B) / "index.html").read_text(encoding="utf-8")

@@ -23,14 +23,14 @@ import functools
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from PIL import Image
 
@@ -39,6 +39,8 @@ from grader.codes import lookup
 from grader.errors import GraderError
 from grader.findings import Severity
 from grader.layout import PAGE, STUDENTS_DIR, student_dir_name, student_href
+from grader.metrics.kinds import handler_of
+from grader.metrics.kinds.table import column_values, metric_columns, metrics_of
 from grader.report import charts
 from grader.results import ArtifactResult, HistoryEntry, MetricResult, RunInfo, StudentResult
 from grader.rubric import Rubric
@@ -47,17 +49,6 @@ from grader.rubric import Rubric
 # the copies kept of single pictures; other previews show their file name.
 PREVIEW_GRIDS = {"grid16.png": (16, 4), "grid64.png": (64, 8)}
 PREVIEW_CAPTIONS = {"process.png": "the process image as submitted"}
-
-# Ordered provenance keys of a metric; any other keys follow in sorted order.
-PROVENANCE_KEYS = {
-    "backend": "Tool",
-    "version": "Tool version",
-    "weights_sha256": "Inception weights (sha256)",
-    "stats_sha256": "Reference statistics (sha256)",
-    "n": "Images used",
-    "device": "Device",
-    "resize": "Resize",
-}
 
 EMBEDDABLE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -152,7 +143,9 @@ def _environment() -> Environment:
     # autoescape=True explicitly: the templates end in .j2, which select_autoescape's
     # extension test would not recognise as HTML.
     env = Environment(
-        loader=PackageLoader("grader.report", "templates"),
+        # The pages' templates, then each metric kind's own section.
+        loader=ChoiceLoader([PackageLoader("grader.report", "templates"),
+                             PackageLoader("grader.metrics.kinds", "templates")]),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -374,32 +367,24 @@ def _short(value: Any, limit: int = 300) -> str:
 
 
 def _metric_view(metric: MetricResult, rubric: Rubric | None) -> dict[str, Any]:
-    provenance = dict(metric.provenance)
-    items = [(label, provenance.pop(key)) for key, label in PROVENANCE_KEYS.items()
-             if key in provenance]
-    items += sorted((k, v) for k, v in provenance.items())
+    handler = handler_of(metric.kind)
+    view = handler.view(metric)
+    chart = view.get("share_chart")
     return {
         "record": metric,
         "title": metric.title or metric.name,
-        "provenance": [(label, _short(v, 1000)) for label, v in items],
+        "template": handler.template,
+        "view": view,
+        "chart": charts.share_chart(*chart) if chart else None,
+        "provenance": [(label, _short(v, 1000)) for label, v in handler.provenance(metric)],
         "band": _band_text(metric, rubric),
-        "classes": _class_mix(metric),
     }
-
-
-def _class_mix(metric: MetricResult) -> charts.ShareChart | None:
-    """The class histogram an integrity metric keeps, as a chart (None for other metrics)."""
-    collapse = metric.details.get("collapse") or {}
-    shares = collapse.get("class_histogram")
-    if not shares:
-        return None
-    return charts.share_chart(shares, collapse.get("training_histogram"))
 
 
 def _band_text(metric: MetricResult, rubric: Rubric | None) -> str:
     if rubric is None:
         return ""
-    band = next((b for b in rubric.scoring.bands if b.metric == metric.name), None)
+    band = next((b for b in rubric.scoring.bands if b.metric.split(".")[0] == metric.name), None)
     if band is None:
         return ""
     name = metric.title or metric.name
@@ -451,25 +436,40 @@ def _clean_log(text: str) -> dict[str, Any]:
 
 def _class_context(results: Sequence[StudentResult], run: RunInfo) -> dict[str, Any]:
     ordered = sorted(results, key=lambda r: r.student_id)
-    columns = _metric_columns(ordered)
-    rows = [_class_row(r, columns) for r in ordered]
+    metrics = metrics_of(ordered)
+    kinds = {name: kind for name, kind, _ in metrics}
+    columns = metric_columns(metrics)
+    values = {r.student_id: column_values(columns, r, kinds) for r in ordered}
+    numeric = [all(not isinstance(values[r.student_id][i], str) for r in ordered)
+               for i in range(len(columns))]
+    rows = [_class_row(r, values[r.student_id]) for r in ordered]
     grades = [r.grade.final for r in ordered if r.grade is not None and r.grade.final is not None]
     histograms = [("Grade", f"out of {format_number(run.max_points)}", len(ordered) - len(grades),
                    charts.grade_histogram(grades, run.max_points))]
-    for name, title in columns:
-        values = [m.value for r in ordered if (m := r.metric(name)) and m.value is not None]
-        histograms.append((title, "", len(ordered) - len(values), charts.metric_histogram(values)))
+    for i, column in enumerate(columns):
+        if numeric[i]:
+            present = [values[r.student_id][i] for r in ordered if values[r.student_id][i] is not None]
+            histograms.append((column.title, "", len(ordered) - len(present),
+                               charts.metric_histogram(present)))
+    titles = {name: title for name, _, title in metrics}
+    class_views = [
+        {"name": name, "title": titles.get(name, name), "template": handler.class_template,
+         **handler.class_view(name, view)}
+        for name, view in run.class_views.items()
+        if (handler := handler_of(kinds.get(name, ""))).class_template
+    ]
     script = _static("class-table.js")
     return {
         "script": script,
         "script_src": _script_source(script),
         "run": run,
         "rows": rows,
-        "columns": columns,
+        "columns": [(c.title, "number" if numeric[i] else "text") for i, c in enumerate(columns)],
         "statuses": Counter(r.status for r in ordered),
         "incomplete": sum(r.grade_status == "incomplete" for r in ordered),
         "absent": sum(not r.present for r in ordered),
         "histograms": histograms,
+        "class_views": class_views,
         "finding_codes": _finding_table(ordered),
         "versions": sorted(run.versions.items()),
         "machine": sorted(run.machine.items()),
@@ -478,17 +478,7 @@ def _class_context(results: Sequence[StudentResult], run: RunInfo) -> dict[str, 
     }
 
 
-def _metric_columns(results: Iterable[StudentResult]) -> list[tuple[str, str]]:
-    """(name, title) of every metric, in order of first appearance."""
-    columns: dict[str, str] = {}
-    for r in results:
-        for m in r.metrics:
-            columns.setdefault(m.name, m.title or m.name)
-    return list(columns.items())
-
-
-def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[str, Any]:
-    metrics = [result.metric(name) for name, _ in columns]
+def _class_row(result: StudentResult, metric_values: list[float | str | None]) -> dict[str, Any]:
     errors = sum(1 for f in result.findings if f.severity is Severity.ERROR)
     # The text filter searches these words too: "incomplete" and "not-present" find those rows.
     marks = [w for w, on in (("incomplete", result.grade_status == "incomplete"),
@@ -498,7 +488,7 @@ def _class_row(result: StudentResult, columns: list[tuple[str, str]]) -> dict[st
         "href": student_href(result.student_id),
         "status": result.status,
         "grade": result.grade.final if result.grade else None,
-        "metrics": [m.value if m else None for m in metrics],
+        "metrics": metric_values,
         "findings": len(result.findings),
         "errors": errors,
         "codes": " ".join(sorted({f.code for f in result.findings}) + marks),

@@ -1,8 +1,9 @@
 """The registry of metric kinds: one module per kind, listed once here.
 
 A new kind is a module with its rubric model (a ``MetricBase``) and a ``MetricKind`` handler,
-added to ``KINDS``; the rubric schema, grading keys, checks before grading and the pipeline
-read this registry. Kind modules import heavy libraries (torch) only inside their methods.
+added to ``KINDS``; the rubric schema, grading keys, checks before grading, the pipeline, the
+class stages, the exports and the pages read this registry. Kind modules import heavy
+libraries (torch) only inside their methods.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from grader.metrics.kinds.base import (
+    ClassStage,
+    KindContext,
     MetricBase,
     MetricInputs,
     MetricKind,
     MetricOutcome,
     ScoringRules,
 )
-from grader.metrics.kinds.evaluator import EvaluatorKind, EvaluatorMetric
-from grader.metrics.kinds.fid import FidKind, FidMetric
-from grader.metrics.kinds.integrity import IntegrityKind, IntegrityMetric
+from grader.metrics.kinds.evaluator import EvaluatorKind
+from grader.metrics.kinds.fid import FidKind
+from grader.metrics.kinds.integrity import IntegrityKind
 
 KINDS: dict[str, MetricKind] = {
     handler.kind: handler for handler in (FidKind(), EvaluatorKind(), IntegrityKind())
@@ -29,16 +32,28 @@ KINDS: dict[str, MetricKind] = {
 # The rubric's `metrics:` entries: one model per kind, told apart by `kind:`.
 Metric = Annotated[Union[tuple(h.model for h in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
 
+_GENERIC = MetricKind()  # for a stored record of a kind this version does not have
+
 
 def handler_for(spec: MetricBase) -> MetricKind:
     return KINDS[spec.kind]
 
 
+def handler_of(kind: str) -> MetricKind:
+    """The handler of a stored record's kind (a generic one: value and provenance only, for
+    a kind this version does not have)."""
+    return KINDS.get(kind, _GENERIC)
+
+
+def model_of(kind: str) -> type[MetricBase] | None:
+    handler = KINDS.get(kind)
+    return handler.model if handler else None
+
+
 __all__ = [
     "KINDS",
-    "EvaluatorMetric",
-    "FidMetric",
-    "IntegrityMetric",
+    "ClassStage",
+    "KindContext",
     "Metric",
     "MetricBase",
     "MetricInputs",
@@ -46,4 +61,6 @@ __all__ = [
     "MetricOutcome",
     "ScoringRules",
     "handler_for",
+    "handler_of",
+    "model_of",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -63,6 +63,13 @@ class EvaluatorKind(MetricKind):
     model = EvaluatorMetric
     override_field = "weights"
     needs_model = True
+    provenance_labels: ClassVar[dict[str, str]] = {
+        "evaluator": "Evaluator",
+        "weights_sha256": "Evaluator checkpoint (sha256)",
+        "labels_sha256": "Label file (sha256)",
+        "objects_sha256": "objects.json (sha256)",
+        "n": "Label sets",
+    }
 
     def __init__(self) -> None:
         self._loaded: dict[tuple, object] = {}
@@ -71,8 +78,8 @@ class EvaluatorKind(MetricKind):
     def _paths(self, name: str, spec: EvaluatorMetric, ctx) -> tuple[Path, Path, Path]:
         return (
             ctx.override(name, spec.weights),
-            ctx.rubric.resolve(spec.labels),
-            ctx.rubric.resolve(spec.objects),
+            ctx.resolve(spec.labels),
+            ctx.resolve(spec.objects),
         )
 
     def ta_files(self, name, spec: EvaluatorMetric, ctx) -> list[Path]:
@@ -80,13 +87,13 @@ class EvaluatorKind(MetricKind):
 
     def _load(self, name, spec: EvaluatorMetric, ctx):
         """(evaluator, labels), loaded once per file content, architecture and device."""
-        from grader.metrics.cache import sha256_of_file
+        from grader.files import sha256_file
         from grader.metrics.evaluator import load_evaluator, load_labels
 
         weights, labels, objects = self._paths(name, spec, ctx)
         arch = spec.arch()
         key = tuple(
-            sha256_of_file(p) if p.is_file() else str(p) for p in (weights, labels, objects)
+            sha256_file(p) if p.is_file() else str(p) for p in (weights, labels, objects)
         )
         key += (arch.model_dump_json(), ctx.device)
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from grader.errors import GraderError
 from grader.metrics.kinds.base import MetricBase, MetricInputs, MetricKind, MetricOutcome
@@ -25,6 +25,7 @@ class FidKind(MetricKind):
     model = FidMetric
     override_field = "stats"
     needs_model = True
+    provenance_labels: ClassVar[dict[str, str]] = {"weights_sha256": "Inception weights (sha256)"}
 
     def stats_path(self, name: str, spec: FidMetric, ctx) -> Path:
         return ctx.override(name, spec.stats)
@@ -61,3 +62,13 @@ class FidKind(MetricKind):
         result.value = fid.fid
         result.warnings = list(fid.warnings)
         return MetricOutcome(result)
+
+    def set_distance(self, name, spec: FidMetric, ctx):
+        from grader.metrics.frechet import frechet_distance
+
+        def fid(a: list[Path], b: list[Path]) -> float:
+            engine = ctx.engine(spec.backend)
+            with ctx.forward_lock:
+                return frechet_distance(*engine.statistics(a), *engine.statistics(b))
+
+        return fid

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from grader import atomic
 from grader.layout import student_dir_name
 from grader.metrics.kinds.base import (
+    ClassStage,
     MetricBase,
     MetricInputs,
     MetricKind,
@@ -24,6 +26,8 @@ from grader.metrics.kinds.base import (
 )
 
 MAX_LISTED = 50  # flagged image names kept in the details (the count is always exact)
+SHARED_CODE = "integrity.shared_set"
+CODES = ("integrity.training_copies", "integrity.mode_collapse", SHARED_CODE)
 
 
 class IntegrityMetric(MetricBase):
@@ -51,13 +55,18 @@ class IntegrityMetric(MetricBase):
 class IntegrityKind(MetricKind):
     kind = "integrity"
     model = IntegrityMetric
+    template = "integrity.html.j2"
+    class_template = "integrity_class.html.j2"
+    provenance_labels: ClassVar[dict[str, str]] = {
+        "training_N": "Training images", "training_key": "Training set (key)",
+    }
 
     def __init__(self) -> None:
         self._loaded: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
     def _path(self, spec: IntegrityMetric, ctx) -> Path:
-        return ctx.rubric.resolve(spec.training)
+        return ctx.resolve(spec.training)
 
     def ta_files(self, name, spec: IntegrityMetric, ctx) -> list[Path]:
         from grader.integrity.training import source_files
@@ -110,11 +119,11 @@ class IntegrityKind(MetricKind):
 
     def measure(self, name, spec: IntegrityMetric, inputs: MetricInputs, ctx) -> MetricOutcome:
         from grader import findings
+        from grader.integrity.classwide import signature_folder
         from grader.integrity.collapse import check_collapse
         from grader.integrity.copies import VARIANTS, check_copies
         from grader.integrity.shared import duplicate_groups, signature
         from grader.integrity.training import prepare_submission
-        from grader.metrics.cache import atomic_write
         from grader.metrics.images import UnreadableImageError, load_rgb
 
         result = self.new_result(name, spec)
@@ -149,12 +158,10 @@ class IntegrityKind(MetricKind):
         )
         sig = signature(names, decoded)
         sig_path = (
-            ctx.cache_root
-            / "integrity"
-            / "signatures"
+            signature_folder(ctx.cache_root)
             / f"{training.key[:16]}-{student_dir_name(inputs.student_id)}.npz"
         )
-        atomic_write(sig_path, sig.save)
+        atomic.write_with(sig_path, sig.save)
 
         flagged = [i for i in range(len(names)) if copies.flagged[i]]
         severity = findings.warning if spec.action == "flag" else findings.error
@@ -236,7 +243,7 @@ class IntegrityKind(MetricKind):
     def scoring_rules(self, name, spec: IntegrityMetric) -> ScoringRules:
         # flag (the default): warnings for the TA, no points; deduct / zero: the findings are
         # errors and these rules turn them into points, like a rubric's own rules.
-        codes = ["integrity.training_copies", "integrity.mode_collapse", "integrity.shared_set"]
+        codes = list(CODES)
         if spec.action == "deduct":
             titles = ("Integrity: training-set copies", "Integrity: mode collapse",
                       "Integrity: images shared with another student")
@@ -244,3 +251,41 @@ class IntegrityKind(MetricKind):
         if spec.action == "zero":
             return ScoringRules(zero_if=codes)
         return ScoringRules()
+
+    def class_stage(self, name, spec: IntegrityMetric, results, ctx) -> ClassStage:
+        """Students whose sets share images: each gets a finding saying how many of their
+        images another submission shares, never with whom; the pairs go to the TA's page."""
+        from grader import findings
+        from grader.integrity.classwide import screen_class
+
+        pairs = screen_class(name, results, ctx.cache_root, min_shared=spec.min_shared, ratio=spec.ratio)
+        make = findings.warning if spec.action == "flag" else findings.error
+        found: dict[str, list] = {}
+        for pair in pairs:
+            sentence = (
+                f"{pair['shared']:,} of your images also appear (identical or re-encoded) in another "
+                "student's submission; a TA will compare the two"
+            )
+            for sid in (pair["a"], pair["b"]):
+                found.setdefault(sid, []).append(make(SHARED_CODE, sentence, artifact=spec.artifact))
+        return ClassStage(codes=(SHARED_CODE,), findings=found, view=pairs)
+
+    def columns(self, name: str) -> list[str]:
+        return [name, f"{name}_flags"]  # copies found, and which integrity findings were raised
+
+    def column_values(self, name: str, result) -> list:
+        metric = result.metric(name)
+        artifact = metric.artifact if metric else None
+        flags = sorted({f.code.removeprefix("integrity.") for f in result.findings
+                        if f.code in CODES and f.artifact == artifact})
+        copies = metric.value if metric is not None else None
+        return [copies, ";".join(flags) if metric is not None and metric.value is not None else None]
+
+    def view(self, metric) -> dict:
+        collapse = metric.details.get("collapse") or {}
+        shares = collapse.get("class_histogram")
+        return {
+            "copies": metric.details.get("copies") or {},
+            "collapse": collapse,
+            "share_chart": (shares, collapse.get("training_histogram")) if shares else None,
+        }
