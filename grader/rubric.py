@@ -180,8 +180,12 @@ class Rubric(Strict):
                 wanted = " or ".join(type(metric).artifact_kinds)
                 problems.append(f"metrics.{name}.artifact: {metric.artifact!r} is not an {wanted}")
         for i, band in enumerate(self.scoring.bands):
-            if band.metric not in self.metrics:
+            name, _, component = band.metric.partition(".")
+            if name not in self.metrics:
                 problems.append(f"scoring.bands.{i}.metric: unknown metric {band.metric!r}")
+            elif component and component not in (parts := METRIC_KINDS[self.metrics[name].kind].components):
+                problems.append(f"scoring.bands.{i}.metric: {name!r} has no value {component!r}"
+                                + (f" (it has {', '.join(parts)})" if parts else ""))
         if self.sample is not None:
             for key in ("source", "produces"):
                 ref = getattr(self.sample, key)

@@ -67,10 +67,12 @@ def score(
         lines.append(GradeLine(label="Base points", points=total, max_points=total))
 
     for band in s.bands:
-        metric = by_name.get(band.metric)
+        name, _, component = band.metric.partition(".")  # NAME or NAME.COMPONENT
+        metric = by_name.get(name)
+        value = None if metric is None else metric.components.get(component) if component else metric.value
         label = band.title or band.metric
         best = max(y for _, y in band.points)
-        if metric is None or metric.value is None:
+        if metric is None or metric.value is None or value is None:
             why = (metric.skipped if metric else None) or "not computed"
             fallback = missing_points(band)
             if fallback is None:
@@ -95,13 +97,13 @@ def score(
             )
             total += fallback
             continue
-        pts = band_points(band, metric.value)
+        pts = band_points(band, value)
         lines.append(
             GradeLine(
                 label=label,
                 points=pts,
                 max_points=best,
-                detail=f"{band.metric} = {metric.value:.4f} ({describe_band(band)})",
+                detail=f"{band.metric} = {value:.4f} ({describe_band(band)})",
             )
         )
         total += pts

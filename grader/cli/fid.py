@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from grader.errors import GraderError
 from grader.metrics.inception import BACKEND_NAMES  # no torch import: the CLI starts fast
 
 FEATURE_ORIGIN = {"hit": "from the feature cache", "miss": "computed, now cached",
@@ -98,12 +99,21 @@ def fid_command(images, stats, as_json, **engine_kwargs):
               help="MNIST split, when SOURCE is a folder of MNIST IDX files.")
 @click.option("--limit", type=click.IntRange(min=2), default=None,
               help="Use only the first N images (in name order, or MNIST order).")
+@click.option("--features", "keep_features", is_flag=True,
+              help="Also keep the images' features (key 'features', float32) for metrics that "
+              "compare samples (kid, precision_recall); the course tools still read mu/sigma.")
+@click.option("--max-features", type=click.IntRange(min=2), default=None,
+              help="With --features: keep at most N rows, a fixed random subset [default: 10,000, "
+              "82 MB].")
 @engine_options
-def stats_command(source, output, split, limit, **engine_kwargs):
+def stats_command(source, output, split, limit, keep_features, max_features, **engine_kwargs):
     """Reference statistics of SOURCE: a folder or zip of images, or MNIST IDX files."""
     from grader.datasets import is_mnist_folder, load_mnist
     from grader.metrics import UnreadableImageError, gray_to_rgb, list_images, save_stats
     from grader.metrics.fid import small_n_warning
+    from grader.metrics.frechet import feature_statistics
+    from grader.metrics.images import sort_key
+    from grader.metrics.reference_features import MAX_FEATURES, keep_rows
 
     engine = _engine(**engine_kwargs)
     try:
@@ -111,17 +121,21 @@ def stats_command(source, output, split, limit, **engine_kwargs):
             digits, _labels = load_mnist(source, split)
             pixels = gray_to_rgb(digits[:limit])
             described = f"MNIST {split} digits"
-            mu, sigma = engine.array_statistics(pixels)
-            n = len(pixels)
+            features = engine.array_features(pixels)
         else:
-            refs = list_images(source)[:limit]
+            refs = sorted(list_images(source)[:limit], key=sort_key)  # name order, as the tools
             described = "images"
-            mu, sigma = engine.statistics(refs)
-            n = len(refs)
+            features = engine.features(refs)
     except UnreadableImageError as exc:
         _unreadable(exc)
-    save_stats(output, mu, sigma)
-    click.echo(f"wrote {output}: mu/sigma of {n:,} {described} ({engine.backend.name} "
+    n = len(features)
+    if n < 2:
+        raise GraderError(f"statistics need at least 2 images; {source} has {n}")
+    mu, sigma = feature_statistics(features)
+    kept = keep_rows(features, max_features or MAX_FEATURES) if keep_features else None
+    save_stats(output, mu, sigma, features=kept)
+    extra = f", and features of {len(kept):,} of them" if kept is not None else ""
+    click.echo(f"wrote {output}: mu/sigma of {n:,} {described}{extra} ({engine.backend.name} "
                f"{engine.backend_version}, weights sha256 {engine.weights_sha256[:12]}, "
                f"device {engine.device})")
     if note := small_n_warning(n):

@@ -48,7 +48,8 @@ def grading_options(f):
         click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Feature cache folder (default $GRADER_CACHE_DIR or ~/.cache/grader)."),
-        click.option("--no-metrics", is_flag=True, help="Format checks only; skip FID."),
+        click.option("--no-metrics", is_flag=True,
+                     help="Format checks only; compute none of the rubric's metrics."),
     ]):
         f = decorator(f)
     return f

@@ -236,6 +236,13 @@ class FidEngine:
             raise GraderError(f"statistics need at least 2 images; got {len(images)}")
         return feature_statistics(self._array_features(images)[0])
 
+    def set_features(self, images: Sequence[ImageRef]) -> tuple[np.ndarray, dict]:
+        """Features of an image set in name order (as FID takes them; cached, so FID, KID and
+        precision/recall of one set cost one Inception pass) and their provenance."""
+        refs = sorted(images, key=sort_key)
+        features, origin = self._image_features(refs)
+        return features, self.feature_provenance(len(refs), origin)
+
     def fid(self, images: Sequence[ImageRef], stats: Path) -> FidResult:
         """FID of the images (taken in name order) against a reference statistics file."""
         # A bad stats file fails here, before any forward pass.
@@ -258,22 +265,28 @@ class FidEngine:
         provenance = self.provenance(stats, reference.sha256, n, origin)
         return FidResult(fid=fid, n=n, provenance=provenance, warnings=warnings)
 
-    def provenance(self, stats: Path, stats_sha256: str, n: int, origin: dict) -> dict:
+    def feature_provenance(self, n: int, origin: dict) -> dict:
+        """Where a set's Inception features come from (every feature metric carries it)."""
         return {
-            "metric": "fid",
             "backend": self.backend.name,
             "backend_version": self.backend_version,
             "weights": str(self.weights),
             "weights_sha256": self.weights_sha256,
-            "stats": str(stats),
-            "stats_sha256": stats_sha256,
             "n": n,
             "dims": FEATURE_DIMS,
             "device": origin["device"],
             "resize": RESIZE_MODE,
-            "precision": "float32 model (TF32 off), float64 statistics",
             "model": self.model_variant,
             "feature_cache": origin["feature_cache"],
-            "frechet": FRECHET_ROUTE,
             "torch": torch.__version__,
+        }
+
+    def provenance(self, stats: Path, stats_sha256: str, n: int, origin: dict) -> dict:
+        return {
+            "metric": "fid",
+            **self.feature_provenance(n, origin),
+            "stats": str(stats),
+            "stats_sha256": stats_sha256,
+            "precision": "float32 model (TF32 off), float64 statistics",
+            "frechet": FRECHET_ROUTE,
         }

@@ -219,11 +219,14 @@ def load_stats(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     return _check_stats(values["mu"], values["sigma"], path)
 
 
-def save_stats(path: Path | str, mu, sigma) -> None:
-    """Write float64 `mu`, `sigma` as an .npz both official tools load; atomic."""
+def save_stats(path: Path | str, mu, sigma, features: np.ndarray | None = None) -> None:
+    """Write float64 `mu`, `sigma` as an .npz both official tools load; atomic. With
+    `features`, the file also keeps those rows (float32, as the network computed them) for
+    metrics that need samples, not moments (grader.metrics.reference_features)."""
     path = Path(path)
     mu, sigma = _check_stats(mu, sigma, path)
-    atomic.write_with(path, lambda f: np.savez_compressed(f, mu=mu, sigma=sigma))
+    extra = {} if features is None else {"features": np.asarray(features, dtype=np.float32)}
+    atomic.write_with(path, lambda f: np.savez_compressed(f, mu=mu, sigma=sigma, **extra))
 
 
 _REFERENCES: OrderedDict[str, ReferenceStats] = OrderedDict()
