@@ -25,15 +25,14 @@ from grader.results import RunInfo, StudentResult
 # between max_points and findings.
 GRADE_COLUMNS = ["student_id", "raw_points", "late_days", "late_deduction", "final", "max_points"]
 RECORD_COLUMNS = ["findings", "status", "grade_status", "incomplete_reason", "present", "ta_override"]
-METRIC_DIGITS = 4  # metric values as printed in the CSV
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _cell(value: float | str | None) -> str:
-    return value if isinstance(value, str) else _fmt(value, METRIC_DIGITS)
+def _cell(value: float | str | None, digits: int) -> str:
+    return value if isinstance(value, str) else _fmt(value, digits)
 
 
 def _failing(result: StudentResult) -> int:
@@ -65,7 +64,7 @@ def generic_csv(results: list[StudentResult], rubric=None) -> str:
             r.student_id,
             _fmt(g.raw if g else None), g.late_days if g else "", _fmt(g.late_deduction if g else None),
             _fmt(g.final if g else None), _fmt(g.max_points if g else None),
-            *(_cell(v) for v in column_values(columns, r, kinds)),
+            *(_cell(v, c.digits) for v, c in zip(column_values(columns, r, kinds), columns)),
             _failing(r), r.status, r.grade_status, not_computed(r),
             "yes" if r.present else "no (not in the latest run)", _overrides(r),
         ])

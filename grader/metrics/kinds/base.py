@@ -91,11 +91,6 @@ PROVENANCE_LABELS = {
 }
 
 
-def format_value(value: float | None, digits: int = 4) -> str:
-    """A number as the exports print it: fixed digits, empty when not computed."""
-    return "" if value is None else f"{value:.{digits}f}"
-
-
 class MetricKind:
     kind: ClassVar[str]
     model: ClassVar[type[MetricBase]]
@@ -106,6 +101,7 @@ class MetricKind:
     # `metric: NAME.COMPONENT`, the exports give each its own column.
     components: ClassVar[tuple[str, ...]] = ()
     provenance_labels: ClassVar[dict[str, str]] = {}
+    digits: ClassVar[int] = 4  # decimals of its values in the exports
     # The kind's section of the student page, and of the class page after its class stage:
     # templates in grader/metrics/kinds/templates/ (the generic one shows value and provenance).
     template: ClassVar[str] = "metric.html.j2"

@@ -16,6 +16,7 @@ class Column:
     title: str  # the class table's header
     metric: str
     position: int  # among the columns of its metric
+    digits: int  # decimals in the exports
 
 
 def metrics_of(results: Iterable[StudentResult], rubric=None) -> list[tuple[str, str, str]]:
@@ -34,9 +35,10 @@ def metrics_of(results: Iterable[StudentResult], rubric=None) -> list[tuple[str,
 def metric_columns(metrics: Sequence[tuple[str, str, str]]) -> list[Column]:
     columns = []
     for name, kind, title in metrics:
-        for i, key in enumerate(handler_of(kind).columns(name)):
+        handler = handler_of(kind)
+        for i, key in enumerate(handler.columns(name)):
             part = key.removeprefix(name).lstrip("_").replace("_", " ")
-            columns.append(Column(key, f"{title} ({part})" if part else title, name, i))
+            columns.append(Column(key, f"{title} ({part})" if part else title, name, i, handler.digits))
     return columns
 
 
