@@ -184,3 +184,45 @@ class MetricKind:
     def class_view(self, name: str, view: Any) -> dict[str, Any]:
         """Data for `class_template` from the class stage's `view`."""
         return {"data": view}
+
+
+class ReferenceFeaturesKind(MetricKind):
+    """A kind that compares a set's Inception features with the TA's reference features (a
+    statistics file written by `grader stats --features`), in the spec's `reference` field."""
+
+    override_field = "reference"
+    needs_model = True
+    provenance_labels: ClassVar[dict[str, str]] = {
+        "weights_sha256": "Inception weights (sha256)",
+        "reference_sha256": "Reference features (sha256)",
+        "reference_n": "Reference images",
+    }
+
+    def reference_path(self, name: str, spec, ctx: KindContext) -> Path:
+        return ctx.override(name, spec.reference)
+
+    def ta_files(self, name: str, spec, ctx: KindContext) -> list[Path]:
+        return [self.reference_path(name, spec, ctx)]
+
+    def preflight(self, name: str, spec, ctx: KindContext) -> list[str]:
+        from grader.errors import GraderError
+        from grader.metrics.inception import resolve_weights
+        from grader.metrics.reference_features import has_features
+
+        path = self.reference_path(name, spec, ctx)
+        problems = []
+        if not path.is_file():
+            problems.append(f"metric {name}: reference features not found at {path} (pass --stats "
+                            f"{name}=PATH, or --no-metrics for format checks only)")
+        elif not has_features(path):
+            problems.append(f"metric {name}: {path} has no reference features; write them with "
+                            f"`grader stats REAL_IMAGES -o {path.name} --features`")
+        try:
+            resolve_weights(ctx.weights)
+        except GraderError as exc:  # names the file and the places it may go
+            problems.append(str(exc))
+        return problems
+
+    def reference_provenance(self, reference) -> dict[str, Any]:
+        return {"reference": str(reference.path), "reference_sha256": reference.sha256,
+                "reference_n": len(reference.features)}
