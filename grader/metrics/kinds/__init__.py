@@ -24,9 +24,10 @@ from grader.metrics.kinds.base import (
 from grader.metrics.kinds.evaluator import EvaluatorKind
 from grader.metrics.kinds.fid import FidKind
 from grader.metrics.kinds.integrity import IntegrityKind
+from grader.metrics.kinds.kid import KidKind
 
 KINDS: dict[str, MetricKind] = {
-    handler.kind: handler for handler in (FidKind(), EvaluatorKind(), IntegrityKind())
+    handler.kind: handler for handler in (FidKind(), EvaluatorKind(), IntegrityKind(), KidKind())
 }
 
 # The rubric's `metrics:` entries: one model per kind, told apart by `kind:`.
