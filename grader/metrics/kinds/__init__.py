@@ -25,9 +25,11 @@ from grader.metrics.kinds.evaluator import EvaluatorKind
 from grader.metrics.kinds.fid import FidKind
 from grader.metrics.kinds.integrity import IntegrityKind
 from grader.metrics.kinds.kid import KidKind
+from grader.metrics.kinds.precision_recall import PrecisionRecallKind
 
 KINDS: dict[str, MetricKind] = {
-    handler.kind: handler for handler in (FidKind(), EvaluatorKind(), IntegrityKind(), KidKind())
+    handler.kind: handler
+    for handler in (FidKind(), EvaluatorKind(), IntegrityKind(), KidKind(), PrecisionRecallKind())
 }
 
 # The rubric's `metrics:` entries: one model per kind, told apart by `kind:`.
