@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from grader.executors import Executor, GradeJob, infrastructure_failure
 from grader.executors.local import LocalExecutor
-from grader.gradebook import key_parts, rubric_text, why_changed, with_overrides
+from grader.gradebook import key_parts, rubric_text, why_changed
 from grader.intake.discover import Submission, apply_submission_times, discover
 from grader.layout import student_dir
 from grader.lock import results_lock
@@ -25,13 +25,13 @@ from grader.metrics.kinds import handler_for as metric_handler
 from grader.pipeline import (
     GradingContext,
     machine_info,
-    rescore,
     score_key,
     submission_hash,
     tool_versions,
 )
 from grader.report.render import render_class_page, render_student_page
 from grader.results import RunInfo, StudentResult
+from grader.scoring import regrade
 from grader.store import ResultStore
 
 
@@ -48,6 +48,10 @@ class BatchSummary:
     @property
     def errors(self) -> list[str]:
         return [r.student_id for r in self.results if r.status == "error"]
+
+
+def _when(sub: Submission) -> tuple[datetime | None, str | None]:
+    return sub.submitted_at, sub.submitted_at_source
 
 
 def _render_student(result: StudentResult, ctx: GradingContext, out_dir: Path, run: RunInfo,
@@ -74,7 +78,7 @@ def _class_stages(ctx: GradingContext, store: ResultStore, present: dict[str, Su
         for i, result in enumerate(current):
             sid = result.student_id
             if result.replace_findings(stage.codes, stage.findings.get(sid, [])):
-                result = with_overrides(rescore(result, present[sid], ctx.rubric), store, ctx.rubric)
+                result = regrade(result, ctx.rubric, store.overrides(sid), submitted=_when(present[sid]))
                 key, skey = store.keys(sid)
                 store.put(result, key, skey, run_id, graded=False, why=f"class-wide stage of {name}")
                 current[i] = result
@@ -132,7 +136,8 @@ def _run_batch(
             if stored == (key, skey):
                 summary.reused.append(sub.student_id)
             elif stored is not None and stored[0] == key:
-                result = with_overrides(rescore(store.get(sub.student_id), sub, ctx.rubric), store, ctx.rubric)
+                result = regrade(store.get(sub.student_id), ctx.rubric, store.overrides(sub.student_id),
+                                 submitted=_when(sub))
                 store.put(result, key, skey, run_id, graded=False, why=whys[sub.student_id],
                           key_parts=parts[sub.student_id])
                 _render_student(result, ctx, out_dir, run, store, show_tracebacks)
@@ -146,7 +151,7 @@ def _run_batch(
             sub, key = job.submission, job.key
             result.submission = ", ".join(sub.display_name(p) for p in sub.items)
             result.grading_key = key
-            with_overrides(result, store, ctx.rubric)
+            result = regrade(result, ctx.rubric, store.overrides(sub.student_id))
             if infrastructure_failure(result):
                 # Stopped by the scheduler: nothing was graded, and a stored key that can never
                 # match makes the next run grade this student again.

@@ -128,7 +128,7 @@ def write_source_zip(path: Path, *, with_weights: bool = False) -> Path:
 
 
 def write_process_grid(path: Path, digits: np.ndarray, *, padding: int = 2, seed: int = 0) -> Path:
-    from grader.checks.grid_synth import make_forward_diffusion_grid
+    from grader.grid_synth import make_forward_diffusion_grid
 
     path.parent.mkdir(parents=True, exist_ok=True)
     make_forward_diffusion_grid(digits[:8], padding=padding, seed=seed).save(path)

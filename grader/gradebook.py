@@ -1,7 +1,6 @@
-"""What a stored grade is made of beyond the checks: why it changed, and the TA's overrides.
-
-The batch runner (the single writer of a results folder) and `grader override` both use
-these, so a grade is computed the same way whichever of them writes it.
+"""What a stored grade is made of beyond the checks: why it changed, and the rubric it was
+computed with (kept in the store, so `grader override` re-scores exactly as the batch did; both
+go through scoring.regrade).
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ import yaml
 
 from grader.results import StudentResult
 from grader.rubric import Rubric, parse_rubric
-from grader.scoring import apply_overrides, score_stored
+from grader.scoring import regrade
 from grader.store import ResultStore
 
 
@@ -40,15 +39,6 @@ def why_changed(old: dict, new: dict, *, force: bool = False, stored: bool = Tru
     return ", ".join(reasons) or "regraded"
 
 
-def with_overrides(result: StudentResult, store: ResultStore, rubric: Rubric) -> StudentResult:
-    """The result with the student's stored overrides applied to its freshly computed grade."""
-    overrides = store.overrides(result.student_id)
-    if overrides and result.grade is not None:
-        result.grade = apply_overrides(result.grade, overrides, rubric=rubric, metrics=result.metrics,
-                                       findings=result.findings)
-    return result
-
-
 def rubric_text(rubric: Rubric) -> str:
     """The rubric's source text (kept in the store by content hash, for overrides)."""
     if rubric.path is not None and rubric.path.is_file():
@@ -70,12 +60,10 @@ def run_rubric(store: ResultStore, run) -> Rubric | None:
 def rescore_with_overrides(store: ResultStore, result: StudentResult) -> StudentResult:
     """A stored record's grade computed again with its rubric (kept in the store) and the
     current overrides; nothing is re-checked."""
-    result = result.model_copy(deep=True)
     if result.grade is None:
-        return result
+        return result.model_copy(deep=True)
     rubric = stored_rubric(store, result)
     if rubric is None:
         raise LookupError("the rubric this grade was computed with is not in the store "
                           "(stores written before overrides existed): run `grader run` once more first")
-    result.grade = score_stored(result, rubric, store.overrides(result.student_id))
-    return result
+    return regrade(result, rubric, store.overrides(result.student_id))

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from grader import __version__
 from grader.artifacts import CheckedArtifact, CheckRequest, handler_for
+from grader.assign import assign, expand_bundle
 from grader.errors import ConfigError
 from grader.files import sha256_file
 from grader.findings import Finding, apply_severity_overrides, error, warning
-from grader.intake.assign import assign, expand_bundle
 from grader.intake.discover import Submission
 from grader.intake.unpack import unpack_zip
 from grader.layout import assets_dir, student_dir_name
@@ -203,16 +203,6 @@ def score_key(rubric: Rubric, sub: Submission) -> str:
     """What a grade depends on beyond the stored checks: scoring, late policy, submission time."""
     when = sub.submitted_at.isoformat() if sub.submitted_at else ""
     return hashlib.sha256(f"{rubric.score_hash}|{when}|{sub.submitted_at_source}".encode()).hexdigest()
-
-
-def rescore(result: StudentResult, sub: Submission, rubric: Rubric) -> StudentResult:
-    """A stored result graded again under edited scoring sections; nothing is re-checked."""
-    result = result.model_copy(deep=True)
-    result.rubric_hash = rubric.content_hash
-    if result.grade is not None:
-        result.grade = score(rubric, result.metrics, result.findings,
-                             submitted_at=sub.submitted_at, submitted_at_source=sub.submitted_at_source)
-    return result
 
 
 def grade_submission(sub: Submission, ctx: GradingContext) -> StudentResult:

@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -33,6 +33,7 @@ from grader.findings import Severity
 from grader.metrics.kinds import KINDS as METRIC_KINDS
 from grader.metrics.kinds import Metric
 from grader.prerequisites import MISSING_CODE, Prerequisite
+from grader.sandbox.spec import SampleSpec
 from grader.schema import Strict, UnpackLimits
 
 # The artifact kinds' models live beside their handlers; re-exported for code that reads rubrics.
@@ -47,39 +48,6 @@ __all__ = [
     "load_rubric",
     "parse_rubric",
 ]
-
-# ---------------------------------------------------------------- sampling (sandbox)
-
-
-class SampleAudit(Strict):
-    count: int = Field(64, gt=0)
-    mode: Literal["exact", "fid"] = "exact"
-    tolerance: float = Field(0.0, ge=0)  # exact: max mean abs pixel difference; fid: max FID
-
-
-class SampleSpec(Strict):
-    """Re-run the student's sampler in a sandbox (see grader/sandbox)."""
-
-    source: str  # the source artifact holding the student's code
-    produces: str  # the image_set artifact whose rules the produced set must meet
-    command: str  # with {output}, {num}, {seed} placeholders
-    num: int = Field(..., gt=0)
-    seed: int = 0
-    weights: str | None = None  # where the weights live inside the submission, if required
-    backend: Literal["docker", "bwrap", "auto"] = "auto"
-    image: str = "grader-sampler:latest"
-    gpus: Literal[0, 1, "all"] = 0
-    timeout_s: float = Field(1800, gt=0)
-    memory_bytes: int = Field(8 * 1024**3, gt=0)
-    cpus: float = Field(2.0, gt=0)
-    pids: int = Field(256, gt=0)
-    output_max_bytes: int = Field(1024**3, gt=0)
-    output_max_files: int = Field(20_000, gt=0)
-    tmp_max_bytes: int = Field(256 * 1024**2, gt=0)
-    log_max_bytes: int = Field(64 * 1024, gt=0)
-    replace_submitted: bool = False  # grade the regenerated set instead of the uploaded one
-    audit: SampleAudit | None = None
-
 
 # ---------------------------------------------------------------- scoring
 

@@ -296,22 +296,26 @@ def apply_overrides(
     return grade
 
 
-def score_stored(result: StudentResult, rubric: Rubric, overrides: list[Override]) -> Grade | None:
-    """A stored record's grade computed again from its metrics and findings (nothing is
-    re-checked), with the overrides applied."""
-    if result.grade is None:
-        return None
-    g = result.grade
-    grade = score(
-        rubric,
-        result.metrics,
-        result.findings,
-        submitted_at=g.submitted_at,
-        submitted_at_source=g.submitted_at_source,
-    )
-    return apply_overrides(
-        grade, overrides, rubric=rubric, metrics=result.metrics, findings=result.findings
-    )
+def regrade(
+    result: StudentResult,
+    rubric: Rubric,
+    overrides: list[Override],
+    *,
+    submitted: tuple[datetime | None, str | None] | None = None,
+) -> StudentResult:
+    """The one re-score path: a copy of the record whose grade is computed again from its
+    stored metrics and findings under `rubric` (nothing is re-checked), with the TA's
+    overrides applied. `submitted` (time, source) replaces the stored submission time."""
+    result = result.model_copy(deep=True)
+    if result.grade is None:  # grading never got as far as a grade: nothing to score
+        return result
+    when, source = submitted if submitted is not None else (
+        result.grade.submitted_at, result.grade.submitted_at_source)
+    grade = score(rubric, result.metrics, result.findings, submitted_at=when, submitted_at_source=source)
+    result.grade = apply_overrides(grade, overrides, rubric=rubric, metrics=result.metrics,
+                                   findings=result.findings)
+    result.rubric_hash = rubric.content_hash or result.rubric_hash
+    return result
 
 
 def _apply_late_policy(grade: Grade, policy: LatePolicy | None, min_total: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from grader.checks.grid_synth import (
+from grader.grid_synth import (
     forward_diffusion_tiles,
     linear_alpha_bars,
     snapshot_steps,

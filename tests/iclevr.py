@@ -249,7 +249,7 @@ def write_lab6_submission(
     process of one scene (the real forward diffusion, 8 snapshots) and a code zip."""
     import zipfile
 
-    from grader.checks.grid_synth import forward_diffusion_tiles, tiles_to_grid
+    from grader.grid_synth import forward_diffusion_tiles, tiles_to_grid
 
     folder.mkdir(parents=True, exist_ok=True)
     write_pngs(folder / "test", test)

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from grader.checks.grid import CLEAN_MAX, NOISE_MIN, check_process_grid
-from grader.checks.grid_synth import make_forward_diffusion_grid, snapshot_steps
 from grader.datasets import load_image_zip
+from grader.grid_synth import make_forward_diffusion_grid, snapshot_steps
 from grader.rubric import ProcessGridArtifact
 
 HW3 = ProcessGridArtifact(kind="process_grid", content="mnist")

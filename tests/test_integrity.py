@@ -107,7 +107,7 @@ def test_honest_test_digits_are_never_flagged(mnist_test, index, blurred_index):
 
 def test_reference_ddpm_samples_are_not_flagged(mnist_dir, index, blurred_index, tmp_path):
     """An honest generator: samples of the reference DDPM after a short CPU training."""
-    from grader.metrics.images import list_images, load_rgb
+    from grader.image_files import list_images, load_rgb
     from reference.ddpm import sample_ddpm, train_ddpm
 
     train_ddpm(mnist_dir, tmp_path / "ddpm", steps=60, timesteps=40, save_every=60, device="cpu",

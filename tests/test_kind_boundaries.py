@@ -68,7 +68,7 @@ def test_no_module_outside_the_kinds_names_a_kind():
 
 
 def test_page_templates_leave_each_kind_to_its_own_template():
-    pattern = re.compile(r"\{[{%](.*?)[%}]\}", re.S)
+    pattern = re.compile(r"\{[{%](.*?)[%}]\}", re.DOTALL)
     found = []
     for template in sorted((PACKAGE / "report" / "templates").glob("*.j2")):
         for expression in pattern.findall(template.read_text(encoding="utf-8")):

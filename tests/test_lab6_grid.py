@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grader.checks.grid import CLEAN_MAX, NOISE_MIN, check_process_grid
-from grader.checks.grid_synth import forward_diffusion_tiles, tiles_to_grid
+from grader.grid_synth import forward_diffusion_tiles, tiles_to_grid
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parents[1]

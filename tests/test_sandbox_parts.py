@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from grader.errors import GraderError
-from grader.rubric import SampleAudit, SampleSpec
+from grader.sandbox.spec import SampleAudit, SampleSpec
 from grader.sandbox import audit_against_submitted, audit_spec, format_command
 from grader.sandbox.collect import ChunkReader, Collected, extract_output
 from grader.sandbox.diagnose import diagnose

@@ -29,7 +29,7 @@ class ArtifactBase(Strict):
     required: bool = True
     # Glob patterns (case-insensitive) on the name of the file or folder as submitted,
     # e.g. ["*.zip"], ["gan*", "*gan*"]. Artifacts whose names collide (HW3's two zips,
-    # both named by student id) are told apart by content: see intake/assign.py.
+    # both named by student id) are told apart by content: see grader/assign.py.
     match: list[str] = Field(default_factory=lambda: ["*"])
     container: Container = "any"
 

@@ -109,10 +109,10 @@ def fid_command(images, stats, as_json, **engine_kwargs):
 def stats_command(source, output, split, limit, keep_features, max_features, **engine_kwargs):
     """Reference statistics of SOURCE: a folder or zip of images, or MNIST IDX files."""
     from grader.datasets import is_mnist_folder, load_mnist
+    from grader.image_files import sort_key
     from grader.metrics import UnreadableImageError, gray_to_rgb, list_images, save_stats
     from grader.metrics.fid import small_n_warning
     from grader.metrics.frechet import feature_statistics
-    from grader.metrics.images import sort_key
     from grader.metrics.reference_features import MAX_FEATURES, keep_rows
 
     engine = _engine(**engine_kwargs)

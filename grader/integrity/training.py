@@ -22,7 +22,7 @@ from grader import atomic
 from grader.datasets import center_crop_resize, find_mnist_file, is_mnist_folder, load_mnist
 from grader.errors import GraderError
 from grader.files import sha256_file
-from grader.metrics.images import list_images, load_rgb
+from grader.image_files import list_images, load_rgb
 
 PREP_VERSION = 1
 

@@ -13,25 +13,25 @@ from __future__ import annotations
 import importlib
 
 _HOMES = {
-    "default_cache_dir": "cache",
-    "FidEngine": "fid",
-    "FidResult": "fid",
-    "small_n_warning": "fid",
-    "ReferenceStats": "frechet",
-    "feature_statistics": "frechet",
-    "frechet_distance": "frechet",
-    "load_stats": "frechet",
-    "reference_stats": "frechet",
-    "save_stats": "frechet",
-    "sqrtm_psd": "frechet",
-    "ImageRef": "images",
-    "UnreadableImageError": "images",
-    "ZipMember": "images",
-    "gray_to_rgb": "images",
-    "list_images": "images",
-    "BACKENDS": "inception",
-    "WEIGHTS_FILENAME": "inception",
-    "resolve_weights": "inception",
+    "default_cache_dir": "grader.metrics.cache",
+    "FidEngine": "grader.metrics.fid",
+    "FidResult": "grader.metrics.fid",
+    "small_n_warning": "grader.metrics.fid",
+    "ReferenceStats": "grader.metrics.frechet",
+    "feature_statistics": "grader.metrics.frechet",
+    "frechet_distance": "grader.metrics.frechet",
+    "load_stats": "grader.metrics.frechet",
+    "reference_stats": "grader.metrics.frechet",
+    "save_stats": "grader.metrics.frechet",
+    "sqrtm_psd": "grader.metrics.frechet",
+    "ImageRef": "grader.image_files",
+    "UnreadableImageError": "grader.image_files",
+    "ZipMember": "grader.image_files",
+    "gray_to_rgb": "grader.image_files",
+    "list_images": "grader.image_files",
+    "BACKENDS": "grader.metrics.inception",
+    "WEIGHTS_FILENAME": "grader.metrics.inception",
+    "resolve_weights": "grader.metrics.inception",
 }
 
 
@@ -39,4 +39,4 @@ def __getattr__(name: str):
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    return getattr(importlib.import_module(home), name)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from grader.metrics.images import ImageRef, UnreadableImageError, load_rgb
+from grader.image_files import ImageRef, UnreadableImageError, load_rgb
 from grader.metrics.inception import FEATURE_DIMS
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from grader.errors import GraderError
+from grader.image_files import ImageRef, array_digest, content_digest, sort_key
 from grader.metrics.cache import FeatureCache, cached_sha256, default_cache_dir, feature_key
 from grader.metrics.features import (
     array_batches,
@@ -27,7 +28,6 @@ from grader.metrics.features import (
     image_batches,
 )
 from grader.metrics.frechet import feature_statistics, reference_stats
-from grader.metrics.images import ImageRef, array_digest, content_digest, sort_key
 from grader.metrics.inception import (
     DEFAULT_BACKEND,
     FEATURE_DIMS,

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from grader.errors import GraderError
 from grader.findings import Finding, compact_list, error
-from grader.rubric import SampleAudit, SampleSpec
+from grader.sandbox.spec import SampleAudit, SampleSpec
 
 FidFunction = Callable[[Sequence[Path], Sequence[Path]], float]
 

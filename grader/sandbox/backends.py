@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grader.rubric import SampleSpec
 from grader.sandbox.interface import Backend, SandboxError
+from grader.sandbox.spec import SampleSpec
 
 
 def _backend_classes() -> dict[str, type[Backend]]:

@@ -6,8 +6,8 @@ import signal
 
 from grader.files import format_bytes
 from grader.findings import Finding, compact_list, error, info, warning
-from grader.rubric import SampleSpec
 from grader.sandbox.interface import OUTPUT_DIR, BackendResult, SandboxJob
+from grader.sandbox.spec import SampleSpec
 
 
 def _exit_words(code: int) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from grader.errors import GraderError
-from grader.rubric import SampleSpec
 from grader.sandbox.collect import Collected
 from grader.sandbox.logs import LogCapture
+from grader.sandbox.spec import SampleSpec
 
 SUBMISSION_DIR = "/submission"
 OUTPUT_DIR = "/output"

@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 from grader.errors import GraderError
 from grader.findings import Finding, error
 from grader.results import SandboxRun
-from grader.rubric import SampleSpec
 from grader.sandbox.backends import get_backend
 from grader.sandbox.interface import SandboxJob
+from grader.sandbox.spec import SampleSpec
 
 
 @dataclass

@@ -119,12 +119,12 @@ class IntegrityKind(MetricKind):
 
     def measure(self, name, spec: IntegrityMetric, inputs: MetricInputs, ctx) -> MetricOutcome:
         from grader import findings
+        from grader.image_files import UnreadableImageError, load_rgb
         from grader.integrity.classwide import signature_folder
         from grader.integrity.collapse import check_collapse
         from grader.integrity.copies import VARIANTS, check_copies
         from grader.integrity.shared import duplicate_groups, signature
         from grader.integrity.training import prepare_submission
-        from grader.metrics.images import UnreadableImageError, load_rgb
 
         result = self.new_result(name, spec)
         paths = inputs.images.get(spec.artifact, [])

@@ -1,4 +1,5 @@
-"""Image sets for FID: listing a folder or zip, reading bytes, decoding like the course tools.
+"""The image files of a set (for FID, KID and the integrity checks): listing a folder or zip,
+reading bytes, decoding like the course tools.
 
 Both official tools turn a file into a tensor with `Image.open(path).convert('RGB')` then
 ToTensor (uint8 HWC -> float32 CHW / 255). `decode_rgb` is exactly the first half; the
@@ -18,11 +19,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from grader import files
 from grader.errors import GraderError
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-)
+# The course tools' own list (pytorch-fid's IMAGE_EXTENSIONS): every image kind but GIF.
+IMAGE_EXTENSIONS = files.IMAGE_EXTENSIONS - {".gif"}
 
 
 @dataclass(frozen=True, order=True)
