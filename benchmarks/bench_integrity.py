@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import integrity_plants as plants
 
+from grader.image_files import list_images, load_rgb
 from grader.integrity.collapse import check_collapse, digit_labels
 from grader.integrity.copies import VARIANTS, check_copies, variant_queries
 from grader.integrity.neighbours import as_vectors
 from grader.integrity.shared import Signature, shared_pairs, signature
 from grader.integrity.training import load_training
-from grader.metrics.images import list_images, load_rgb
 
 
 def timed(fn, *args, **kw):
