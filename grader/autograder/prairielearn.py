@@ -17,6 +17,7 @@ import base64
 import io
 import json
 import time
+from html import escape
 from pathlib import Path
 
 from grader import atomic
@@ -113,9 +114,9 @@ def build_prairielearn(rubric: Rubric, out: Path, *, stats_overrides: dict[str, 
         },
     }
     question.texts["info.json"] = json.dumps(info, indent=2) + "\n"
-    parts = "\n".join(f"    <li>{spec.title or name}: {spec.description or ''}</li>"
+    parts = "\n".join(f"    <li>{escape(spec.title or name)}: {escape(spec.description or '')}</li>"
                       for name, spec in rubric.artifacts.items())
-    question.texts["question.html"] = QUESTION_HTML.format(title=rubric.name, upload=UPLOAD, parts=parts,
+    question.texts["question.html"] = QUESTION_HTML.format(title=escape(rubric.name), upload=UPLOAD, parts=parts,
                                                            rubric_name=rubric.shipped_name or "rubric.yaml")
     question.write_folder(out)
     image.write_folder(out / "image")
