@@ -157,12 +157,13 @@ def _data_uri(path: Path, budget: int) -> str | None:
     return None
 
 
-def _images(result: StudentResult, rubric: Rubric, assets: Path) -> list[dict]:
-    """The submitted single images (Lab6: both grids), as PrairieLearn shows them."""
+def _images(result: StudentResult, student_assets: Path) -> list[dict]:
+    """The submitted single images (Lab6: both grids), as PrairieLearn shows them; previews are
+    named relative to the student's folder of assets."""
     shown = [a for a in result.artifacts if a.kind == "image" and a.previews]
     out = []
     for artifact in shown:
-        path = assets.parent / artifact.previews[0]
+        path = student_assets / artifact.previews[0]
         if not path.is_file():
             continue
         uri = _data_uri(path, IMAGE_BUDGET // max(1, len(shown)))
@@ -215,7 +216,7 @@ def pl_results(result: StudentResult, rubric: Rubric, images: list[dict], *, che
 
 
 def grade_prairielearn(root: Path) -> dict:
-    from grader.layout import STUDENTS_DIR
+    from grader.layout import STUDENTS_DIR, student_dir_name
     from grader.pipeline import GradingContext, grade_submission, rescore
     from grader.rubric import load_rubric
     from grader.scratch import scratch_dir
@@ -237,7 +238,7 @@ def grade_prairielearn(root: Path) -> dict:
             result.findings = upload_findings + result.findings
             result = rescore(result, sub, rubric)
             result.update_status()
-        images = _images(result, rubric, assets / result.student_id)
+        images = _images(result, assets / student_dir_name(result.student_id))
     if result.traceback:
         print(result.traceback, flush=True)
     return pl_results(result, rubric, images, checks_only=checks_only)
