@@ -145,7 +145,9 @@ class GradingContext:
 
             problems += sandbox_problems(self.rubric.sample, self.sandbox_backend)
         if problems:
-            raise ConfigError("\n".join(problems))
+            from grader.rubric_catalog import ta_note
+
+            raise ConfigError("\n".join(problems + [n for n in [ta_note(self.rubric)] if n]))
 
 
 def _device_problems(device: str | None) -> list[str]:

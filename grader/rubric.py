@@ -28,6 +28,7 @@ from grader.artifacts import (
     ProcessGridArtifact,
     SourceArtifact,
 )
+from grader.autograder.options import Platforms
 from grader.errors import RubricError
 from grader.findings import Severity
 from grader.metrics.kinds import KINDS as METRIC_KINDS
@@ -133,9 +134,12 @@ class Rubric(Strict):
     limits: UnpackLimits = Field(default_factory=UnpackLimits)
     severity: dict[str, Severity] = Field(default_factory=dict)  # finding code glob -> severity
     requires: list[Prerequisite] = Field(default_factory=list)  # earlier hand-ins: prerequisites.py
+    platforms: Platforms = Field(default_factory=Platforms)  # autograder options: autograder/options.py
 
     # Set by load_rubric, not by YAML.
     path: Path | None = Field(None, exclude=True)
+    ta_dir: Path | None = Field(None, exclude=True)  # where relative TA paths point (None: beside path)
+    shipped_name: str | None = Field(None, exclude=True)  # found by name (rubric_catalog.py)
     content_hash: str = Field("", exclude=True)
 
     @model_validator(mode="after")
@@ -165,6 +169,7 @@ class Rubric(Strict):
             ):
                 problems.append(f"sample.audit.mode: 'fid' compares the regenerated and the submitted "
                                 f"images with the rubric's FID metric on {produces!r}; add one")
+        problems += self.platforms.problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         if any(r.missing == "not_graded" for r in self.requires) and MISSING_CODE not in self.scoring.zero_if:
@@ -173,7 +178,7 @@ class Rubric(Strict):
 
     # Sections that only turn findings and metrics into points: editing them re-scores stored
     # results without unpacking or checking anything again.
-    SCORING_SECTIONS: ClassVar[frozenset[str]] = frozenset({"scoring", "late", "name", "course"})
+    SCORING_SECTIONS: ClassVar[frozenset[str]] = frozenset({"scoring", "late", "name", "course", "platforms"})
 
     def _section_hash(self, *, include=None, exclude=None) -> str:
         data = self.model_dump(mode="json", include=include, exclude=exclude)
@@ -189,10 +194,11 @@ class Rubric(Strict):
         return self._section_hash(include={"scoring", "late"})
 
     def resolve(self, path: Path | str) -> Path:
-        """A TA file path from the rubric, relative to the rubric's folder."""
+        """A TA file path from the rubric, relative to the rubric's folder (or its --ta-dir)."""
         p = Path(path).expanduser()
-        if not p.is_absolute() and self.path is not None:
-            p = self.path.parent / p
+        base = self.ta_dir or (self.path.parent if self.path is not None else None)
+        if not p.is_absolute() and base is not None:
+            p = base / p
         return p
 
 
@@ -227,12 +233,19 @@ def parse_rubric(text: str, source: str = "<rubric>", path: Path | None = None) 
     return rubric
 
 
-def load_rubric(path: Path | str) -> Rubric:
-    path = Path(path)
+def load_rubric(spec: Path | str, ta_dir: Path | str | None = None) -> Rubric:
+    """A rubric by path, or a shipped one by name (hw3); `ta_dir`: where its TA files are."""
+    from grader.rubric_catalog import find_rubric
+
+    source = find_rubric(spec, ta_dir)
+    path = source.path
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RubricError(f"rubric not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricError(f"cannot read rubric {path}: {exc}") from None
-    return parse_rubric(text, source=str(path), path=path)
+    rubric = parse_rubric(text, source=str(spec if source.name else path), path=path)
+    rubric.ta_dir = source.ta_dir.resolve() if source.ta_dir is not None else None
+    rubric.shipped_name = source.name
+    return rubric

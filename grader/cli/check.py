@@ -42,7 +42,10 @@ def build_submission(paths: list[Path], id_pattern: str) -> tuple[Submission, bo
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the student's report page here.")
-def check(submission, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, as_json, html_out):
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write JUnit XML here (one case per rubric line and per problem) for CI.")
+def check(submission, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, as_json, html_out,
+          junit_out):
     """Check SUBMISSION (a zip, files, or a folder) against a rubric.
 
     Exit 0: no problems; 1: the submission has problems; 2: usage or rubric error.
@@ -66,6 +69,10 @@ def check(submission, rubric_path, stats, inception_weights, device, cache_dir, 
                                        rubric=rubric, embed_images=True)
             html_out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, html_out)
+    if junit_out:
+        from grader.junit import write_junit
+
+        write_junit([result], junit_out, suite_name=rubric.name)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:

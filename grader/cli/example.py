@@ -73,15 +73,17 @@ def hw3(out_dir, student_id, images, broken, mnist_dir):
 @click.option(
     "--rubric",
     "base_rubric",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("rubrics/hw3.yaml"),
+    default="hw3",
     show_default=True,
+    help="The course rubric to scale down: a path or a shipped name.",
 )
 @MNIST_OPTION
 def klass(out_dir, images, base_rubric, mnist_dir):
     """A small HW3 class (perfect, weak, wrong count, junk, nested folder, corrupt, late, missing grid)."""
+    from grader.rubric_catalog import find_rubric
+
     paths = write_example_class(
-        out_dir, images=images, mnist_dir=_mnist(mnist_dir), base_rubric=base_rubric
+        out_dir, images=images, mnist_dir=_mnist(mnist_dir), base_rubric=find_rubric(base_rubric).path
     )
     for student in CLASS:
         click.echo(f"{student.student_id}: {student.story}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -38,9 +39,26 @@ def stats_for_rubric(values: tuple[str, ...], rubric) -> dict[str, Path]:
     return stats
 
 
+def _set_ta_dir(ctx, param, value):
+    """--ta-dir reaches load_rubric through the environment (as $GRADER_TA_DIR would)."""
+    if value is not None:
+        from grader.rubric_catalog import TA_DIR_ENV
+
+        os.environ[TA_DIR_ENV] = str(Path(value).resolve())
+    return value
+
+
+TA_DIR_OPTION = click.option(
+    "--ta-dir", type=click.Path(file_okay=False), default=None, expose_value=False, callback=_set_ta_dir,
+    help="Folder of the rubric's TA files (statistics, weights, labels) when they are not beside it; "
+         "for a shipped rubric (--rubric hw3) the default is $GRADER_TA_DIR, else the current folder.")
+
+
 def grading_options(f):
     for decorator in reversed([
-        click.option("--rubric", "rubric_path", required=True, type=click.Path(dir_okay=False), help="Rubric YAML."),
+        click.option("--rubric", "rubric_path", required=True, type=click.Path(dir_okay=False),
+                     help="Rubric YAML, or a shipped rubric's name (grader rubric list)."),
+        TA_DIR_OPTION,
         click.option("--stats", "stats", multiple=True, metavar="NAME=PATH",
                      help="Reference statistics for a metric, overriding the rubric's path."),
         click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -37,11 +37,13 @@ from grader.scratch import scratch_dir
               help="Delete the stored records of students no longer in SUBMISSIONS (listed); "
                    "without it they are kept, marked not present.")
 @click.option("--show-tracebacks", is_flag=True, help="Show the grader's tracebacks on student pages.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write JUnit XML here: one suite per student, one case per rubric line and per problem.")
 @executor_options
 @click.option("--quiet", "-q", is_flag=True)
 def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, out_dir, times_csv,
         jobs, force, only, no_sandbox, sandbox_backend, keep_work, prune, show_tracebacks, quiet,
-        executor_settings):
+        executor_settings, junit_out=None):
     """Grade every submission in SUBMISSIONS with a rubric.
 
     Resumable: unchanged students are skipped on a rerun. One run per results folder at a
@@ -88,6 +90,11 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
         click.echo(f"kept {len(summary.absent)} record(s) of students not in {submissions} (marked not present; "
                    f"--prune deletes them): {', '.join(summary.absent)}")
     present = [r for r in summary.results if r.present]
+    if junit_out:
+        from grader.junit import write_junit
+
+        write_junit(present, junit_out, suite_name=rubric.name)
+        click.echo(f"junit: {junit_out}")
     crashed = [r.student_id for r in present if r.status == "error"]
     incomplete = [r for r in present if r.grade_status == "incomplete"]
     for r in incomplete:

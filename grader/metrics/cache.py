@@ -67,7 +67,7 @@ def cached_sha256(path: Path, cache_dir: Path | None) -> str:
 
 
 class FeatureCache:
-    """Features [N, D] float64 per key, one .npz per key, with the key and metadata inside."""
+    """Features [N, D] (float32 or float64) per key, one .npz per key, with the key and metadata inside."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -89,7 +89,7 @@ class FeatureCache:
             return None
         if (
             meta.get("key") != key
-            or features.dtype != np.float64
+            or features.dtype not in (np.float32, np.float64)
             or features.shape != (n, dims)
             or not np.isfinite(features).all()
         ):
@@ -102,7 +102,9 @@ class FeatureCache:
         path = self.path_for(key)
 
         def write(f):
-            values = np.asarray(features, dtype=np.float64)
+            # float32 features (the network's values) are kept as they are: exact, half the size.
+            exact = features.dtype in (np.float32, np.float64)
+            values = features if exact else np.asarray(features, dtype=np.float64)
             np.savez(f, features=values, meta=np.array(json.dumps(meta)))
 
         try:

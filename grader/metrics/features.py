@@ -8,7 +8,6 @@ resize and normalisation.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ def configure_determinism() -> None:
 
 
 def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """CPUs this process may use: its affinity, fewer under a container's CPU quota."""
+    from grader.metrics.resources import available_cpus as cpus
+
+    return cpus()
 
 
 def default_workers(device: torch.device) -> int:
@@ -134,8 +133,10 @@ def extract_features(
     device: torch.device,
     progress: bool = False,
     threads: int = 1,
+    dtype: type = np.float64,
 ) -> np.ndarray:
-    """pool3 features float64 [total, 2048] of the batches, in order.
+    """pool3 features [total, 2048] of the batches, in order: float64 as the official tools
+    keep them, or float32 (the network's own values, so exact in either; half the memory).
 
     With threads > 1 (CPU), that many threads each take the next batch (decoding it, when
     `batches` decodes lazily) and run it through the model with one intra-op thread: data
@@ -143,7 +144,7 @@ def extract_features(
     with 2 intra-op threads when the machine is shared (no thread waits at the barrier of
     each operator for a descheduled sibling), and overlaps decoding with the forward.
     """
-    features = np.empty((total, FEATURE_DIMS), dtype=np.float64)
+    features = np.empty((total, FEATURE_DIMS), dtype=dtype)
     bar = tqdm(
         total=total,
         disable=not progress,

@@ -21,7 +21,6 @@ from grader.image_files import ImageRef, array_digest, content_digest, sort_key
 from grader.metrics.cache import FeatureCache, cached_sha256, default_cache_dir, feature_key
 from grader.metrics.features import (
     array_batches,
-    available_cpus,
     configure_determinism,
     default_workers,
     extract_features,
@@ -40,6 +39,7 @@ from grader.metrics.inception import (
     resolve_device,
     resolve_weights,
 )
+from grader.metrics.resources import available_cpus, memory_limit, release_freed_memory
 
 FRECHET_ROUTE = (
     "symmetric eigen route, float64: tr sqrtm(S_ref S) = sum sqrt(eig(A S A)), A = sqrtm(S_ref)"
@@ -71,10 +71,32 @@ def small_n_warning(n: int) -> str | None:
     )
 
 
+# Features are held as the network's float32 values (exact; half the memory of float64, which
+# is what keeps 10,000 images' FID inside 768 MB); statistics are computed in float64.
+FEATURE_DTYPE = np.float32
 FOLD_ENV = "GRADER_FID_FOLD_BATCHNORM"
 THREADS_ENV = "GRADER_FID_THREADS"
 CPU_BATCH = 16  # per forward thread: as fast per image as 32 or 50, a third of the memory
 GPU_BATCH = 500
+# Under a memory limit (a container's cgroup) threads and batches shrink to fit. Measured on a
+# CPU (channels_last, 299x299 after the resize): ~12 MB of activations per image in flight;
+# besides them `import torch, torchvision` (~390 MB anonymous with PyPI's CUDA build, less with
+# the CPU build), the model (~100 MB) and the statistics of 10,000 images (~180 MB): 680 MB.
+# Under Gradescope's 768 MB that leaves one thread with batches of 4 (benchmarks/bench_limits.py).
+CPU_BYTES_PER_IMAGE = 12 * 2**20
+CPU_FIXED_BYTES = 680 * 2**20
+MIN_THREAD_BATCH = 4  # a thread is added only when each can run batches of at least this
+
+
+def cpu_plan(cpus: int, memory_limit: int | None) -> tuple[int, int]:
+    """(forward threads, batch per thread) for a CPU with `cpus` and a memory limit in bytes
+    (None: unlimited). The features do not depend on either: only speed and memory do."""
+    if memory_limit is None:
+        return cpus, CPU_BATCH
+    spare = max(memory_limit - CPU_FIXED_BYTES, 0)
+    threads = max(1, min(cpus, spare // (MIN_THREAD_BATCH * CPU_BYTES_PER_IMAGE)))
+    batch = max(1, min(CPU_BATCH, spare // (threads * CPU_BYTES_PER_IMAGE)))
+    return int(threads), int(batch)
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -126,12 +148,13 @@ class FidEngine:
         self.weights_sha256 = cached_sha256(self.weights, self.cache_dir if use_cache else None)
         self.device = resolve_device(device)
         on_cpu = self.device.type == "cpu"
+        plan_threads, plan_batch = cpu_plan(available_cpus(), memory_limit() if on_cpu else None)
         if batch_size is None:
-            batch_size = CPU_BATCH if on_cpu else GPU_BATCH
+            batch_size = plan_batch if on_cpu else GPU_BATCH
         self.batch_size = batch_size
         self.workers = default_workers(self.device) if workers is None else workers
         if threads is None:
-            threads = _env_threads() or available_cpus()
+            threads = _env_threads() or plan_threads
         self.threads = threads if on_cpu else 1  # forward threads, each one intra-op thread
         self.progress = progress
         self.fold_batchnorm = _env_flag(FOLD_ENV, True) if fold_batchnorm is None else fold_batchnorm
@@ -152,6 +175,8 @@ class FidEngine:
                     fold_batchnorm(model)
                 # Same numbers in either layout (see features.to_model_input), fewer reorders.
                 self._model = model.to(self.device, memory_format=torch.channels_last)
+                del model
+                release_freed_memory()  # the weights' earlier copies, freed above
             return self._model
 
     @property
@@ -168,11 +193,11 @@ class FidEngine:
 
     def features(self, images: Sequence[ImageRef]) -> np.ndarray:
         """float64 [N, 2048] pool3 features, rows in the order of `images`; cached."""
-        return self._image_features(list(images))[0]
+        return np.asarray(self._image_features(list(images))[0], dtype=np.float64)
 
     def array_features(self, images: np.ndarray) -> np.ndarray:
         """Features of uint8 [N, H, W, 3] pixels (e.g. MNIST digits made RGB); cached."""
-        return self._array_features(images)[0]
+        return np.asarray(self._array_features(images)[0], dtype=np.float64)
 
     def _image_features(self, refs: list[ImageRef]) -> tuple[np.ndarray, dict]:
         def compute() -> np.ndarray:
@@ -180,7 +205,7 @@ class FidEngine:
             pin = self.device.type == "cuda"  # page-locked uint8 batches: async copies
             batches = image_batches(refs, self.batch_size, workers, pin_memory=pin)
             return extract_features(self.model, batches, len(refs), self.device, self.progress,
-                                    self.threads)
+                                    self.threads, dtype=FEATURE_DTYPE)
 
         key = content_digest(refs) if self._cache is not None and refs else None
         return self._cached(key, len(refs), compute)
@@ -195,7 +220,7 @@ class FidEngine:
         def compute() -> np.ndarray:
             batches = array_batches(images, self.batch_size)
             return extract_features(self.model, batches, len(images), self.device, self.progress,
-                                    self.threads)
+                                    self.threads, dtype=FEATURE_DTYPE)
 
         key = array_digest(images) if self._cache is not None and len(images) else None
         return self._cached(key, len(images), compute)

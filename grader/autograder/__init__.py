@@ -1,0 +1,1 @@
+"""Autograders for the platforms courses grade on (Gradescope, PrairieLearn), built from a rubric."""
