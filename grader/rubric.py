@@ -28,11 +28,11 @@ from grader.artifacts import (
     ProcessGridArtifact,
     SourceArtifact,
 )
-from grader.autograder.options import Platforms
 from grader.errors import RubricError
 from grader.findings import Severity
 from grader.metrics.kinds import KINDS as METRIC_KINDS
 from grader.metrics.kinds import Metric
+from grader.platforms import Platforms
 from grader.prerequisites import MISSING_CODE, Prerequisite
 from grader.sandbox.spec import SampleSpec
 from grader.schema import Strict, UnpackLimits
@@ -134,7 +134,7 @@ class Rubric(Strict):
     limits: UnpackLimits = Field(default_factory=UnpackLimits)
     severity: dict[str, Severity] = Field(default_factory=dict)  # finding code glob -> severity
     requires: list[Prerequisite] = Field(default_factory=list)  # earlier hand-ins: prerequisites.py
-    platforms: Platforms = Field(default_factory=Platforms)  # autograder options: autograder/options.py
+    platforms: Platforms = Field(default_factory=Platforms)  # what platform autograders show: platforms.py
 
     # Set by load_rubric, not by YAML.
     path: Path | None = Field(None, exclude=True)

@@ -14,16 +14,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "grader"
 LAYERS = [
     # facts and records every stage shares
     {"__init__", "errors", "files", "atomic", "findings", "codes", "schema", "results", "layout",
-     "lock", "datasets", "scratch", "image_files", "grid_synth"},
+     "lock", "datasets", "scratch", "image_files", "grid_synth", "rubrics"},
     # engines: reading submissions, pure checks, metric engines, integrity, earlier hand-ins
     {"intake", "checks", "metrics", "integrity", "prerequisites"},
     # the kinds and the sandbox that the rubric is made of
-    {"artifacts", "metrics.kinds", "sandbox"},
-    # the rubric and what reads it: file assignment, scoring, console wording
-    {"rubric", "assign", "scoring", "console"},
+    {"artifacts", "metrics.kinds", "sandbox", "platforms"},
+    # the rubric and what reads it: file assignment, scoring, console wording, the shipped ones
+    {"rubric", "rubric_catalog", "assign", "scoring", "console"},
     # stages and front ends
-    {"gradebook", "store", "pipeline", "executors", "report", "export", "batch", "baseline",
-     "examples", "autograder", "cli", "__main__"},
+    {"gradebook", "store", "pipeline", "executors", "report", "export", "junit", "batch",
+     "baseline", "examples", "autograder", "cli", "__main__"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 

@@ -116,7 +116,7 @@ def ta_files(rubric: Rubric, stats_overrides: dict[str, Path], *, metrics: bool)
 
 
 def needs_inception(rubric: Rubric) -> bool:
-    return any(spec.kind == "fid" for spec in rubric.metrics.values())
+    return any(metric_handler(spec).uses_inception for spec in rubric.metrics.values())
 
 
 def pinned_requirements() -> list[str]:

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from grader import atomic
 from grader.autograder.bundle import base_bundle, read_config, torch_pins
-from grader.autograder.options import BASE_LINE, LATE_LINE
 from grader.errors import GraderError
 from grader.findings import Severity
 from grader.intake.discover import JUNK_NAMES, Submission, _as_aware
+from grader.metrics.kinds import handler_of
+from grader.platforms import BASE_LINE, LATE_LINE
 from grader.results import StudentResult
 from grader.rubric import Rubric
 
@@ -155,7 +156,8 @@ def _leaderboard(result: StudentResult, rubric: Rubric) -> list[dict]:
         if metric is None or metric.value is None:
             continue
         band = next((b for b in rubric.scoring.bands if b.metric == name), None)
-        lower_better = band.points[0][1] > band.points[-1][1] if band and len(band.points) > 1 else metric.kind == "fid"
+        lower_better = (band.points[0][1] > band.points[-1][1] if band and len(band.points) > 1
+                        else handler_of(metric.kind).lower_is_better)
         board.append({"name": metric.title or name, "value": round(metric.value, 4),
                       "order": "asc" if lower_better else "desc"})
     return board

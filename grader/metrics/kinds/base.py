@@ -97,6 +97,8 @@ class MetricKind:
     # The rubric field that `--stats NAME=PATH` replaces for this kind (None: not overridable).
     override_field: ClassVar[str | None] = None
     needs_model: ClassVar[bool] = False  # runs a network: the device must exist
+    uses_inception: ClassVar[bool] = False  # reads the FID Inception weights
+    lower_is_better: ClassVar[bool] = True  # the value's direction (leaderboards, when no band says)
     # Named values besides `value` (e.g. precision and recall): a band names one as
     # `metric: NAME.COMPONENT`, the exports give each its own column.
     components: ClassVar[tuple[str, ...]] = ()
@@ -192,6 +194,7 @@ class ReferenceFeaturesKind(MetricKind):
 
     override_field = "reference"
     needs_model = True
+    uses_inception = True
     provenance_labels: ClassVar[dict[str, str]] = {
         "weights_sha256": "Inception weights (sha256)",
         "reference_sha256": "Reference features (sha256)",

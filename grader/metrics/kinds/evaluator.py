@@ -61,6 +61,7 @@ class EvaluatorMetric(MetricBase):
 class EvaluatorKind(MetricKind):
     kind = "evaluator_accuracy"
     model = EvaluatorMetric
+    lower_is_better = False  # an accuracy
     override_field = "weights"
     needs_model = True
     provenance_labels: ClassVar[dict[str, str]] = {

@@ -23,6 +23,7 @@ class FidMetric(MetricBase):
 class FidKind(MetricKind):
     kind = "fid"
     model = FidMetric
+    uses_inception = True
     override_field = "stats"
     needs_model = True
     provenance_labels: ClassVar[dict[str, str]] = {"weights_sha256": "Inception weights (sha256)"}

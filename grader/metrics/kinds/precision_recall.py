@@ -64,6 +64,7 @@ class PrecisionRecallMetric(MetricBase):
 class PrecisionRecallKind(ReferenceFeaturesKind):
     kind = "precision_recall"
     model = PrecisionRecallMetric
+    lower_is_better = False  # an F-score
     components = ("precision", "recall")  # the value is their F-score
 
     def measure(self, name, spec: PrecisionRecallMetric, inputs: MetricInputs, ctx) -> MetricOutcome:
