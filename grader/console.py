@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from grader.artifacts import describe as describe_artifact
 from grader.findings import Severity
 from grader.results import StudentResult
 from grader.rubric import Rubric
@@ -22,6 +23,11 @@ def print_student_result(result: StudentResult, rubric: Rubric) -> None:
         given = f" <- {artifact.submitted_as}" if artifact.submitted_as else ""
         colour = {"ok": "green", "problems": "red", "missing": "red"}.get(artifact.status)
         echo(f"\n  {artifact.title} [{click.style(artifact.status.replace('_', ' '), fg=colour)}{count}]{given}")
+        spec = rubric.artifacts.get(artifact.name)
+        if spec is not None:
+            echo(f"    expected: {describe_artifact(spec)}")
+            if spec.description:
+                echo(f"    note: {spec.description}")
         for f in groups.pop(artifact.name, []):
             _print_finding(f)
     for artifact, findings in groups.items():

@@ -134,3 +134,21 @@ def test_override_clear_refuses_an_uncatalogued_code(tmp_path):
         main, ["override", str(tmp_path), "A1", "--clear", "zip.jnuk", "--reason", "allowed"]
     )
     assert res.exit_code == 2 and "--clear zip.jnuk" in res.output and "did you mean zip.junk" in res.output
+
+
+def test_each_kind_states_its_configured_rules():
+    from grader.artifacts import describe
+
+    hw3, hw9, lab6 = (load_rubric(ROOT / "rubrics" / f"{n}.yaml") for n in ("hw3", "hw9", "lab6"))
+    assert describe(hw3.artifacts["process"]).startswith(
+        "one PNG image; 8 rows x 8 snapshots of 28x28 pixels; 224x224 with padding 0 or 242x242 with "
+        "padding 2; each row from pure noise (left) to the final image (right); the final images are digits"
+    )
+    assert "no weights or data (*.pt, *.pth" in describe(hw3.artifacts["source"])
+    gan = describe(hw9.artifacts["gan"])
+    assert gan.startswith("1,024 images (any names); each PNG or JPEG, 64x64 pixels, mode RGB; in a zip or folder")
+    assert "subfolders" not in gan and "named like gan, gan.zip" in gan
+    assert describe(hw9.artifacts["source"]).endswith("; optional")
+    assert describe(lab6.artifacts["test_images"]).startswith("32 images named 0.png ... 31.png")
+    assert describe(lab6.artifacts["test_grid"]).startswith("one PNG image; at least 256x128 pixels")
+    assert "1 row x 8 snapshots of 64x64 pixels; 512x64 with padding 0" in describe(lab6.artifacts["process"])
