@@ -211,8 +211,9 @@ def _not_here(name: str, spec, problems: list[str], ctx: GradingContext) -> str:
     names = [p.name for p in absent]
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     sentence = f"the TA's {listed} {'is' if len(names) == 1 else 'are'} not on this machine: the TA computes it"
-    if handler.override_field is not None:
-        sentence += f" (with the {handler.override_field} file: --stats {name}=PATH)"
+    field_ = handler.override_field
+    if field_ is not None and ctx.override(name, getattr(spec, field_)) in absent:
+        sentence += f" (with the {field_} file: --stats {name}=PATH)"
     others = [p for p in problems if not any(str(path) in p for path in absent)]
     return "; ".join([sentence, *others])
 
