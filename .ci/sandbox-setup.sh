@@ -6,7 +6,8 @@
 #
 # Environment:
 #   GRADER_SANDBOX_CACHE   cache folder (default ~/.cache/grader/sandbox): the rootfs tarball,
-#                          its unpacked tree (the bubblewrap backend's root) and dockerd's log
+#                          its unpacked tree (the bubblewrap backend's root), and the log and
+#                          pid (dockerd.pid) of a dockerd this script started
 #   GRADER_BASE_IMAGE      base image tag (default grader-base:bookworm)
 #   GRADER_SAMPLER_IMAGE   sampler image tag (default grader-sampler:latest)
 #   GRADER_DEBIAN_MIRROR   Debian mirror (default: the first one in /etc/apt/sources*)
@@ -40,6 +41,7 @@ fi
 if ! docker info >/dev/null 2>&1; then
     log "starting dockerd (no iptables, no bridge: sandboxes use network_mode=none)"
     nohup dockerd --iptables=false --bridge=none >"$CACHE/dockerd.log" 2>&1 &
+    echo $! >"$CACHE/dockerd.pid"  # who started it can stop it: kill "$(cat "$CACHE/dockerd.pid")"
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && break
         sleep 1

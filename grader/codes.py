@@ -9,6 +9,7 @@ code stays in ``ALIASES``, so stored records and rubrics that name it still work
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass
 
@@ -777,3 +778,37 @@ def lookup(code: str) -> Code:
     if entry is None:
         raise KeyError(f"finding code {code!r} is not in grader/codes.py; add it there")
     return entry
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def resolve_pattern(pattern: str) -> str:
+    """A code or glob a rubric (or a TA override) names, as findings carry it: a renamed code
+    becomes its current name. ValueError, naming the nearest catalogued codes, when it is not
+    a catalogued code or alias, or a glob that matches no catalogued code (a rule that could
+    never apply).
+
+    One catalogue for every rubric: a code counts whichever artifacts and metrics a rubric
+    uses (a rule on the codes of a kind the rubric does not use matches nothing, as a rule
+    on a problem that never occurs does); only names the catalogue lacks are refused.
+    """
+    current = canonical(pattern)
+    if current in CODES:
+        return current
+    if _is_glob(pattern) and any(fnmatch.fnmatchcase(code, pattern) for code in CODES):
+        return pattern
+    what = (
+        "a glob matching no finding code in grader/codes.py"
+        if _is_glob(pattern)
+        else "not a finding code in grader/codes.py"
+    )
+    near = nearest(pattern)
+    raise ValueError(f"{what}; did you mean {' or '.join(near)}?" if near else what)
+
+
+def nearest(pattern: str, n: int = 3) -> list[str]:
+    """Catalogued codes and families (``images.*``) spelled closest to ``pattern``."""
+    families = sorted({code.split(".", 1)[0] + ".*" for code in CODES})
+    return difflib.get_close_matches(pattern, [*CODES, *families], n=n, cutoff=0.6)

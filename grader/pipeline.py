@@ -184,21 +184,44 @@ def _check_artifact(name: str, item: Path, shown: str, work: Path, assets: Path 
 
 def _measure(name: str, spec, inputs: MetricInputs, ctx: GradingContext) -> tuple[MetricResult, list[Finding]]:
     handler = metric_handler(spec)
-    if not ctx.compute_metrics:
+
+    def skipped(why: str, cause: str) -> tuple[MetricResult, list[Finding]]:
         result = handler.new_result(name, spec)
-        result.skipped = "metrics were turned off for this run (--no-metrics)"
+        result.skipped, result.skipped_cause = why, cause
         return result, []
-    problems = ctx.metric_problems(name)
-    if problems:  # `grader check` without the TA's files: say why, compute nothing
-        result = handler.new_result(name, spec)
-        result.skipped = "; ".join(problems)
-        return result, []
+
+    # The student's own work first: with no images the line is what the rubric says for
+    # missing work, whatever this machine has.
     if not inputs.images.get(spec.artifact):  # every metric measures an image set
-        result = handler.new_result(name, spec)
-        result.skipped = "no readable images to measure"
-        return result, []
+        return skipped("no readable images to measure", "submission")
+    if not ctx.compute_metrics:
+        return skipped("metrics were turned off for this run (--no-metrics)", "grading")
+    problems = ctx.metric_problems(name)
+    if problems:  # `grader check` without the TA's files: say why once, compute nothing
+        return skipped(_not_here(name, spec, problems, ctx), "not_here")
     outcome = handler.measure(name, spec, inputs, ctx)
+    if outcome.result.skipped and outcome.result.skipped_cause is None:
+        # A kind skips in measure() only for what it found in the images (too few for FID,
+        # not matching the label file).
+        outcome.result.skipped_cause = "submission"
     return outcome.result, outcome.findings
+
+
+def _not_here(name: str, spec, problems: list[str], ctx: GradingContext) -> str:
+    """One sentence for a metric this machine cannot compute: the TA's files it lacks by name
+    (not one sentence per file, not the machine's paths), then any other problem."""
+    handler = metric_handler(spec)
+    absent = [p for p in handler.ta_files(name, spec, ctx) if not p.is_file()]
+    if not absent:
+        return "; ".join(problems)
+    names = [p.name for p in absent]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    sentence = f"the TA's {listed} {'is' if len(names) == 1 else 'are'} not on this machine: the TA computes it"
+    field_ = handler.override_field
+    if field_ is not None and ctx.override(name, getattr(spec, field_)) in absent:
+        sentence += f" (with the {field_} file: --stats {name}=PATH)"
+    others = [p for p in problems if not any(str(path) in p for path in absent)]
+    return "; ".join([sentence, *others])
 
 
 def score_key(rubric: Rubric, sub: Submission) -> str:
@@ -273,7 +296,8 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
             metric, found = _measure(name, spec, inputs, ctx)
         except (MemoryError, RuntimeError, OSError, ValueError) as exc:
             metric, found = MetricResult(name=name, kind=spec.kind, artifact=spec.artifact,
-                                         skipped=f"failed: {type(exc).__name__}: {exc}"), []
+                                         skipped=f"failed: {type(exc).__name__}: {exc}",
+                                         skipped_cause="grading"), []
             result.findings.append(error("metric.failed", f"{name} could not be computed: {exc}",
                                          artifact=spec.artifact))
             result.traceback = traceback.format_exc()

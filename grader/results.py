@@ -38,6 +38,12 @@ class MetricResult(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict)  # backend, version, sha256s, N, device
     warnings: list[str] = Field(default_factory=list)
     skipped: str | None = None  # why it was not computed
+    # Whose side a skip is on. "submission": the student's work (no readable images, too few,
+    # not matching the label file): the band's `missing:` points may stand in. "not_here": a
+    # file the grader needs is not on this machine (a student's `grader check` without the
+    # TA's files): the TA computes it. "grading": metrics turned off, a crash. For the last
+    # two the line is incomplete, never `missing:` points. None: computed, or an older record.
+    skipped_cause: Literal["submission", "not_here", "grading"] | None = None
     details: dict[str, Any] = Field(default_factory=dict)  # report data (histograms, flagged names)
 
 
@@ -47,6 +53,7 @@ class GradeLine(BaseModel):
     max_points: float | None = None  # for earned lines: the most this line can give
     detail: str = ""
     incomplete: bool = False  # its points could not be computed (detail says why)
+    metric: str | None = None  # a band's line: the metric it scores
     override: bool = False  # a TA's manual decision (detail gives the reason)
 
 

@@ -14,10 +14,10 @@ import re
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from grader.artifacts import KINDS as ARTIFACT_KINDS
 from grader.artifacts import (
@@ -28,6 +28,7 @@ from grader.artifacts import (
     ProcessGridArtifact,
     SourceArtifact,
 )
+from grader.codes import resolve_pattern
 from grader.errors import RubricError
 from grader.findings import Severity
 from grader.metrics.kinds import KINDS as METRIC_KINDS
@@ -49,6 +50,12 @@ __all__ = [
     "load_rubric",
     "parse_rubric",
 ]
+
+# A finding code or glob wherever a rubric names one (deductions, zero_if, severity): a name
+# the catalogue (grader/codes.py) lacks, or a glob matching none of it, is refused with the
+# nearest codes instead of becoming a rule that silently never applies; a renamed code is
+# stored under its current name, as findings carry it.
+FindingCode = Annotated[str, AfterValidator(resolve_pattern)]
 
 # ---------------------------------------------------------------- scoring
 
@@ -75,7 +82,7 @@ class Band(Strict):
 
 
 class Deduction(Strict):
-    code: str  # a finding code or glob, e.g. "images.count" or "zip.*"
+    code: FindingCode  # e.g. "images.count" or "zip.*"
     points: float = Field(..., ge=0)  # per finding
     cap: float | None = Field(None, ge=0)  # at most this much for this line
     title: str = ""
@@ -87,7 +94,7 @@ class Scoring(Strict):
     bands: list[Band] = Field(default_factory=list)
     deductions: list[Deduction] = Field(default_factory=list)
     # Finding codes (globs) that set the grade to zero, e.g. a missing required artifact.
-    zero_if: list[str] = Field(default_factory=list)
+    zero_if: list[FindingCode] = Field(default_factory=list)
     min_total: float = 0.0
 
 
@@ -132,7 +139,7 @@ class Rubric(Strict):
     late: LatePolicy | None = None
     submission: SubmissionNaming = Field(default_factory=SubmissionNaming)
     limits: UnpackLimits = Field(default_factory=UnpackLimits)
-    severity: dict[str, Severity] = Field(default_factory=dict)  # finding code glob -> severity
+    severity: dict[FindingCode, Severity] = Field(default_factory=dict)  # finding code glob -> severity
     requires: list[Prerequisite] = Field(default_factory=list)  # earlier hand-ins: prerequisites.py
     platforms: Platforms = Field(default_factory=Platforms)  # what platform autograders show: platforms.py
 
@@ -206,7 +213,9 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid rubric ({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''})"]
     for err in exc.errors():
         # Drop pydantic's discriminator tags (e.g. 'image_set') from the YAML path.
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _KINDS))
+        loc = ".".join(
+            str(p) for p in err["loc"] if not (isinstance(p, str) and (p in _KINDS or p == "[key]"))
+        )
         bad = err.get("input")
         shown = "" if isinstance(bad, dict) else f" (got {bad!r})"
         msg = err["msg"].removeprefix("Value error, ")

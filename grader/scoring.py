@@ -74,7 +74,7 @@ def score(
         best = max(y for _, y in band.points)
         if metric is None or metric.value is None or value is None:
             why = (metric.skipped if metric else None) or "not computed"
-            fallback = missing_points(band)
+            fallback = missing_points(band, metric)
             if fallback is None:
                 lines.append(
                     GradeLine(
@@ -83,6 +83,7 @@ def score(
                         max_points=best,
                         incomplete=True,
                         detail=f"{band.metric} {why}",
+                        metric=band.metric,
                     )
                 )
                 missing.append(f"{label}: {band.metric} {why}")
@@ -93,6 +94,7 @@ def score(
                     points=fallback,
                     max_points=best,
                     detail=f"{band.metric} {why}; {fallback:g} points set by the rubric (missing)",
+                    metric=band.metric,
                 )
             )
             total += fallback
@@ -104,6 +106,7 @@ def score(
                 points=pts,
                 max_points=best,
                 detail=f"{band.metric} = {value:.4f} ({describe_band(band)})",
+                metric=band.metric,
             )
         )
         total += pts
@@ -185,9 +188,13 @@ def _rules(rubric: Rubric) -> tuple[list[Deduction], list[str]]:
     return deductions, zero_if
 
 
-def missing_points(band: Band) -> float | None:
-    """Points for a band whose metric has no value: only what the rubric sets explicitly
-    (`missing:`); otherwise None, and the grade is incomplete."""
+def missing_points(band: Band, metric: MetricResult | None) -> float | None:
+    """Points for a band whose metric has no value: what the rubric sets explicitly
+    (`missing:`), and only when the student's own work is why (no images, too few, not
+    matching the label file); otherwise None, and the grade is incomplete. A metric this
+    machine could not compute (a TA file absent, metrics off, a crash) is never a number."""
+    if metric is None or metric.skipped_cause in ("not_here", "grading"):
+        return None
     return band.missing
 
 

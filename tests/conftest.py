@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +60,10 @@ def mnist_train(mnist_dir):
 SETUP = ROOT / ".ci" / "sandbox-setup.sh"
 TEST_IMAGE = "grader-sampler:test"
 BASE_IMAGE = os.environ.get("GRADER_BASE_IMAGE", "grader-base:bookworm")
+# The tests never change the machine on their own: the set-up (apt installs, a debootstrapped
+# root tree, a dockerd) is CI's explicit step (.ci/run), or asked for with this variable.
+SETUP_OPT_IN = "GRADER_TEST_SETUP_SANDBOX"
+HOW_TO_SET_UP = f"set it up with `sudo bash .ci/sandbox-setup.sh` or run the tests as root with {SETUP_OPT_IN}=1"
 
 
 def _cache_dir() -> Path:
@@ -67,20 +73,73 @@ def _cache_dir() -> Path:
     return base / "grader" / "sandbox"
 
 
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def set_up_sandbox_host() -> tuple[str | None, int | None]:
+    """Run .ci/sandbox-setup.sh when asked to (GRADER_TEST_SETUP_SANDBOX=1, as root); otherwise nothing.
+    Returns (why the set-up failed or was not run, the pid of a dockerd it started)."""
+    if os.environ.get(SETUP_OPT_IN) != "1":
+        return None, None
+    if os.geteuid() != 0 or not shutil.which("bash"):
+        return f"{SETUP_OPT_IN}=1 needs root and bash (the set-up installs packages)", None
+    pidfile = _cache_dir() / "dockerd.pid"
+    before = _read_pid(pidfile)
+    proc = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=1800, check=False)
+    after = _read_pid(pidfile)
+    started = after if after is not None and after != before else None
+    if proc.returncode != 0:
+        return f".ci/sandbox-setup.sh failed: {proc.stderr.strip()[-400:]}", started
+    return None, started
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has stopped; only its parent can reap it
+
+
+def stop_started_daemon(pid: int | None, timeout_s: float = 30) -> None:
+    """Stop the dockerd this test session started (TERM, then KILL), nothing else."""
+    if pid is None or not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    (_cache_dir() / "dockerd.pid").unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def sandbox_host() -> Iterator[dict[str, str | None]]:
-    """Prepare the host once; yields a skip reason per backend (None: usable)."""
-    setup_error = None
-    if os.geteuid() == 0 and shutil.which("bash"):
-        proc = subprocess.run(
-            ["bash", str(SETUP)], capture_output=True, text=True, timeout=1800, check=False
-        )
-        if proc.returncode != 0:
-            setup_error = f".ci/sandbox-setup.sh failed: {proc.stderr.strip()[-400:]}"
+    """What the host offers the sandbox tests; yields a skip reason per backend (None: usable).
+    Sets nothing up unless GRADER_TEST_SETUP_SANDBOX=1; a daemon the set-up started is stopped at the end."""
+    setup_error, started = set_up_sandbox_host()
+    advice = setup_error or HOW_TO_SET_UP
+    saved = os.environ.get("GRADER_SANDBOX_ROOTFS")
+    try:
+        yield _sandbox_reasons(advice)
+    finally:
+        if saved is None:
+            os.environ.pop("GRADER_SANDBOX_ROOTFS", None)
+        else:
+            os.environ["GRADER_SANDBOX_ROOTFS"] = saved
+        stop_started_daemon(started)
+
+
+def _sandbox_reasons(advice: str) -> dict[str, str | None]:
     reasons: dict[str, str | None] = {}
 
-    # Skipped only when no engine answers or no base image could be made; a Dockerfile that
-    # does not build is an error of the tests.
+    # Skipped only when no engine answers or no base image is there; a Dockerfile that does
+    # not build is an error of the tests.
     import docker
 
     client = None
@@ -90,9 +149,7 @@ def sandbox_host() -> Iterator[dict[str, str | None]]:
         client.images.get(BASE_IMAGE)
         reasons["docker"] = None
     except docker.errors.DockerException as exc:
-        reasons["docker"] = (
-            f"no Docker engine or no {BASE_IMAGE} image ({exc}); {setup_error or ''}"
-        )
+        reasons["docker"] = f"no Docker engine or no {BASE_IMAGE} image ({exc}); {advice}"
     if reasons["docker"] is None:
         with open(ROOT / "Dockerfile", "rb") as dockerfile:
             client.images.build(
@@ -101,22 +158,17 @@ def sandbox_host() -> Iterator[dict[str, str | None]]:
     if client is not None:
         client.close()
 
-    # bwrap is skipped only when absent (or no root tree could be made); a sandbox that
-    # fails to start where bwrap exists is a failure of the tests, not a skip.
-    saved = os.environ.get("GRADER_SANDBOX_ROOTFS")
-    rootfs = Path(saved or _cache_dir() / "rootfs-bookworm")
+    # bwrap is skipped only when absent (or no root tree is there); a sandbox that fails to
+    # start where bwrap exists is a failure of the tests, not a skip.
+    rootfs = Path(os.environ.get("GRADER_SANDBOX_ROOTFS") or _cache_dir() / "rootfs-bookworm")
     if shutil.which("bwrap") is None:
-        reasons["bwrap"] = "bubblewrap (bwrap) is not installed"
+        reasons["bwrap"] = f"bubblewrap (bwrap) is not installed; {advice}"
     elif not (rootfs / "usr" / "bin" / "python3").exists():
-        reasons["bwrap"] = f"no root tree with python3 + Pillow at {rootfs}; {setup_error or ''}"
+        reasons["bwrap"] = f"no root tree with python3 + Pillow at {rootfs}; {advice}"
     else:
         os.environ["GRADER_SANDBOX_ROOTFS"] = str(rootfs)
         reasons["bwrap"] = None
-    yield reasons
-    if saved is None:
-        os.environ.pop("GRADER_SANDBOX_ROOTFS", None)
-    else:
-        os.environ["GRADER_SANDBOX_ROOTFS"] = saved
+    return reasons
 
 
 @pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), pytest.param("bwrap")])

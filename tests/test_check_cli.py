@@ -116,3 +116,27 @@ def test_fid_skipped_with_a_reason_when_stats_absent(valid_hw3):
     data = json.loads(res.stdout)
     assert data["metrics"][0]["value"] is None
     assert "mnist.npz" in data["metrics"][0]["skipped"]
+
+
+def test_expected_states_the_configured_rules_not_the_description(tmp_path):
+    """The rubric says count 100; its free-text description still says 10,000. The Expected line
+    of `grader check` and of the page states the rules themselves; the description is a note."""
+    import yaml
+
+    data = yaml.safe_load(Path(HW3).read_text())
+    data["artifacts"]["images"]["count"] = 100
+    rubric = tmp_path / "hw3_100.yaml"
+    rubric.write_text(yaml.safe_dump(data, sort_keys=False))
+    sub = tmp_path / "A0000001"
+    res = CliRunner().invoke(main, ["example", "hw3", str(sub), "--images", "99"])
+    assert res.exit_code == 0, res.output
+    page = tmp_path / "page.html"
+    res = grader("check", str(sub), "--rubric", str(rubric), "--no-metrics", "--html", str(page))
+    assert res.returncode == 1, res.stdout + res.stderr
+    expected = "100 images named 00001.png ... 00100.png; each PNG, 28x28 pixels, mode RGB; in a zip"
+    assert f"expected: {expected}" in res.stdout
+    assert "note: exactly 10,000 RGB PNGs" in res.stdout  # the description, shown as a note only
+    assert "found 99 images; expected 100" in res.stdout
+    html = page.read_text(encoding="utf-8")
+    assert f"Expected: {expected}" in html and "Note: exactly 10,000 RGB PNGs" in html
+    assert "Expected: exactly 10,000" not in html

@@ -39,10 +39,13 @@ def env(tmp_path):
     return {**os.environ, "GRADER_CACHE_DIR": str(tmp_path / "cache"), "NO_COLOR": "1"}
 
 
-def set_missing(rubric: Path, points: float) -> None:
-    """The TA's decision: a band without a FID is worth `points` (so --no-metrics grades are complete)."""
+def set_base(rubric: Path, points: float) -> None:
+    """The TA's decision: no FID in this grade, `points` before deductions (so grades graded
+    without metrics are complete; a later call is a scoring edit)."""
     data = yaml.safe_load(rubric.read_text())
-    data["scoring"]["bands"][0]["missing"] = points
+    data.pop("metrics", None)
+    data["scoring"]["bands"] = []
+    data["scoring"]["base_points"] = points
     rubric.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -72,7 +75,7 @@ def test_history_and_overrides_through_edits_regrades_and_exports(tmp_path, env)
         env=env,
     )
     rubric, subs, out = root / "rubric.yaml", root / "submissions", tmp_path / "results"
-    set_missing(rubric, 50)
+    set_base(rubric, 50)
 
     def run(*extra, check=0):
         return grader(
@@ -124,7 +127,7 @@ def test_history_and_overrides_through_edits_regrades_and_exports(tmp_path, env)
     )  # the class page was written again
 
     # A scoring edit re-scores everyone; the overrides are applied again.
-    set_missing(rubric, 60)
+    set_base(rubric, 60)
     res = run()
     assert "8 re-scored" in res.stdout
     grades = finals(out, env)
@@ -139,7 +142,7 @@ def test_history_and_overrides_through_edits_regrades_and_exports(tmp_path, env)
     )  # unchanged: nothing logged
 
     # --force regrades from scratch: overrides survive that too.
-    set_missing(rubric, 50)
+    set_base(rubric, 50)
     res = run("--force")
     assert "8 graded" in res.stdout
     assert finals(out, env)["A0000001"] == "95.00" and finals(out, env)["A0000004"] == "50.00"

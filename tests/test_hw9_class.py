@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -191,3 +192,45 @@ def test_csv_export_matches(graded, env):
     assert {sid: float(row["final"]) for sid, row in rows.items()} == finals
     assert finals[NO_REPORT] == finals[LATE6] == 0
     assert finals[GOOD] - finals[LATE2] == pytest.approx(20, abs=0.011)
+
+
+def check(hand_in: Path, rubric: Path, env) -> tuple[subprocess.CompletedProcess, dict]:
+    """`grader check` of one hand-in: its console output and its --json record."""
+    text = grader("check", hand_in, "--rubric", rubric, env=env, check=False)
+    data = json.loads(grader("check", hand_in, "--rubric", rubric, "--json", env=env, check=False).stdout)
+    return text, data
+
+
+def test_check_without_the_ta_files_shows_no_total(hw9, env, tmp_path):
+    """Without celeba64.npz (and the progress-report list): the FID lines are the TA's, so no
+    total; HW9's `missing: 0` does not stand in for a file the student does not have."""
+    rubric = hw9class.write_test_rubric(
+        ROOT / "rubrics" / "hw9.yaml",
+        tmp_path / "rubric.yaml",
+        count=COUNT,
+        stats=tmp_path / "celeba64.npz",
+        handed_in=tmp_path / "progress_reports.csv",
+        band=BAND,
+    )
+    res, data = check(hw9 / "submissions" / BROKEN, rubric, env)
+    out = res.stdout
+    assert res.returncode == 1, out + res.stderr  # no loss plot, 11 fine-tuned images
+    assert data["grade"]["final"] is None and {m["skipped_cause"] for m in data["metrics"]} == {"not_here"}
+    assert "+70.00  Base points" in out and "-20.00  Missing part of the submission" in out
+    assert "-5.00  Image set format" in out
+    assert "= no total here: 70 of the 100 points checked here; FID of GAN samples, FID of diffusion " \
+           "samples, FID of fine-tuned GAN samples are computed by the TA" in out
+    for title in ("FID of GAN samples", "FID of diffusion samples", "FID of fine-tuned GAN samples"):
+        assert f"{title}  (computed by the TA, up to 10 points)" in out
+    assert out.count("celeba64.npz") == 3  # once per metric
+    assert "the TA also checks that the progress report was handed in" in out
+    assert " / 100" not in out
+
+
+def test_check_with_the_ta_files_gives_the_run_total(hw9, graded, env):
+    _, results = graded
+    for sid in (GOOD, BROKEN):  # no times given to check: both are on time in the run too
+        res, data = check(hw9 / "submissions" / sid, hw9 / "rubric.yaml", env)
+        assert data["grade"]["status"] == "complete", res.stdout
+        assert data["grade"]["final"] == pytest.approx(results[sid].grade.final, abs=1e-9), res.stdout
+        assert f"= {results[sid].grade.final:.2f} / 100" in res.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -175,3 +176,46 @@ def test_an_evaluator_that_does_not_load_stops_before_grading(lab6, env, tmp_pat
         and "not a torch checkpoint" in res.stderr
     )
     assert not (tmp_path / "out" / "grader.db").exists()
+
+
+def check(hand_in: Path, rubric: Path, env, *extra) -> tuple[subprocess.CompletedProcess, dict]:
+    """`grader check` of one hand-in: its console output and its --json record."""
+    args = ("check", hand_in, "--rubric", rubric, "--device", "cpu", *extra)
+    text = grader(*args, env=env, check=False)
+    data = json.loads(grader(*args, "--json", env=env, check=False).stdout)
+    return text, data
+
+
+def test_check_without_the_ta_files_shows_no_total(tmp_path, env):
+    """A student's check without checkpoint.pth and the label files: the accuracy lines are the
+    TA's, so no total (never `missing: 0` standing in), each named once with its reason."""
+    sets = iclevr.label_sets(64, seed=5)
+    hand_in = iclevr.write_lab6_submission(
+        tmp_path / "0810009", iclevr.render_all(sets[:31], 6), iclevr.render_all(sets[32:], 7), seed=8
+    )
+    rubric = tmp_path / "ta" / "lab6.yaml"  # no TA file beside it
+    rubric.parent.mkdir()
+    rubric.write_text((ROOT / "rubrics" / "lab6.yaml").read_text())
+    res, data = check(hand_in, rubric, env)
+    assert res.returncode == 1, res.stdout + res.stderr  # 31 images in test/
+    out = res.stdout
+    assert data["grade"]["final"] is None and data["grade"]["status"] == "incomplete"
+    assert {m["skipped_cause"] for m in data["metrics"]} == {"not_here"}
+    assert "= no total here: 60 of the 100 points checked here; Accuracy on test.json, " \
+           "Accuracy on new_test.json are computed by the TA" in out
+    assert "+60.00  Base points" in out and "-10.00  Image set format" in out  # computed lines
+    assert "Accuracy on test.json  (computed by the TA, up to 20 points)" in out
+    assert " / 100" not in out and "set by the rubric (missing)" not in out
+    # One sentence per metric names the absent files; nothing repeats it.
+    assert out.count("the TA's checkpoint.pth, test.json and objects.json are not on this machine") == 1
+    assert out.count("the TA's checkpoint.pth, new_test.json and objects.json are not on this machine") == 1
+    assert out.count("checkpoint.pth") == 2 and out.count("file not found") == 0
+
+
+def test_check_with_the_ta_files_gives_the_run_total(graded, lab6, env):
+    rows, _ = graded
+    for sid in (GOOD, SHORT):  # SHORT: 31 images do not match test.json, `missing: 0` is the rule
+        res, data = check(lab6 / "submissions" / sid, lab6 / "rubric.yaml", env)
+        assert data["grade"]["status"] == "complete", res.stdout
+        assert round(data["grade"]["final"], 2) == float(rows[sid]["final"]), (sid, res.stdout)
+        assert f"= {float(rows[sid]['final']):.2f} / 100" in res.stdout

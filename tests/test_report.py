@@ -292,7 +292,8 @@ def test_rubric_adds_expectations_and_the_points_rule(tmp_path, sample):
     html = render_student_page(result, tmp_path, run=sample.run, rubric=rubric).read_text(
         encoding="utf-8"
     )
-    assert rubric.artifacts["images"].description.replace("'", "&#39;") in html
+    assert "Expected: 10,000 images named 00001.png ... 10000.png; each PNG, 28x28 pixels" in html
+    assert "Note: " + rubric.artifacts["images"].description.replace("'", "&#39;") in html
     assert ("FID vs MNIST train up to 40: 100 points; 100 and above: 0 points; "
             "linear in between.") in html
     assert "HW3 Diffusion generative model" in html

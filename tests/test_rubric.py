@@ -86,3 +86,69 @@ def test_cli_validate_exit_codes(tmp_path):
     assert res.exit_code == 2 and "artifacts.images.count" in res.output and "'zero'" in res.output
     missing = runner.invoke(main, ["rubric", "validate", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+CODE_RULES = "name: x\nartifacts:\n  images: {kind: image_set}\n"
+DEDUCT = "scoring:\n  deductions:\n    - {code: 'BAD', points: 5}\n"
+ZERO_IF = "scoring:\n  zero_if: [zip.junk, BAD]\n"
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "bad", "suggested"),
+    [
+        (DEDUCT, "scoring.deductions.0.code", "images.cuont", "images.count"),
+        (DEDUCT, "scoring.deductions.0.code", "no.such.code", None),
+        (ZERO_IF, "scoring.zero_if.1", "submission.missing_artefact", "submission.missing_artifact"),
+        (DEDUCT, "scoring.deductions.0.code", "imgaes.*", "images.*"),
+        ("severity:\n  BAD: warning\n", "severity.grid.layuot", "grid.layuot", "grid.layout"),
+        ("severity:\n  'BAD': info\n", "severity.images.nothing*", "images.nothing*", None),
+    ],
+)
+def test_rules_on_uncatalogued_codes_are_refused(tmp_path, section, path, bad, suggested):
+    """A rule naming a code the catalogue lacks would silently never apply: exit 2 with the YAML
+    path, the value and the nearest catalogued codes."""
+    rubric = tmp_path / "typo.yaml"
+    rubric.write_text(CODE_RULES + section.replace("BAD", bad))
+    res = CliRunner().invoke(main, ["rubric", "validate", str(rubric)])
+    assert res.exit_code == 2, res.output
+    assert f"{path}: " in res.output and repr(bad) in res.output
+    if suggested:
+        assert f"did you mean {suggested}" in res.output
+    assert "ok (" not in res.output
+
+
+def test_catalogued_codes_globs_and_aliases_are_accepted():
+    rubric = parse_rubric(
+        CODE_RULES + "scoring:\n  deductions:\n    - {code: 'zip.*', points: 1}\n"
+        "    - {code: evaluator.count, points: 1}\n  zero_if: ['metric.fid.warning']\n"
+        "severity:\n  'images.*': warning\n  integrity.shared_set: error\n"
+    )
+    # A renamed code is kept under its current name, the one findings carry.
+    assert rubric.scoring.zero_if == ["metric.warning"]
+    assert [d.code for d in rubric.scoring.deductions] == ["zip.*", "evaluator.count"]
+    assert set(rubric.severity) == {"images.*", "integrity.shared_set"}
+
+
+def test_override_clear_refuses_an_uncatalogued_code(tmp_path):
+    res = CliRunner().invoke(
+        main, ["override", str(tmp_path), "A1", "--clear", "zip.jnuk", "--reason", "allowed"]
+    )
+    assert res.exit_code == 2 and "--clear zip.jnuk" in res.output and "did you mean zip.junk" in res.output
+
+
+def test_each_kind_states_its_configured_rules():
+    from grader.artifacts import describe
+
+    hw3, hw9, lab6 = (load_rubric(ROOT / "rubrics" / f"{n}.yaml") for n in ("hw3", "hw9", "lab6"))
+    assert describe(hw3.artifacts["process"]).startswith(
+        "one PNG image; 8 rows x 8 snapshots of 28x28 pixels; 224x224 with padding 0 or 242x242 with "
+        "padding 2; each row from pure noise (left) to the final image (right); the final images are digits"
+    )
+    assert "no weights or data (*.pt, *.pth" in describe(hw3.artifacts["source"])
+    gan = describe(hw9.artifacts["gan"])
+    assert gan.startswith("1,024 images (any names); each PNG or JPEG, 64x64 pixels, mode RGB; in a zip or folder")
+    assert "subfolders" not in gan and "named like gan, gan.zip" in gan
+    assert describe(hw9.artifacts["source"]).endswith("; optional")
+    assert describe(lab6.artifacts["test_images"]).startswith("32 images named 0.png ... 31.png")
+    assert describe(lab6.artifacts["test_grid"]).startswith("one PNG image; at least 256x128 pixels")
+    assert "1 row x 8 snapshots of 64x64 pixels; 512x64 with padding 0" in describe(lab6.artifacts["process"])

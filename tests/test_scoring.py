@@ -53,13 +53,38 @@ def test_missing_metric_makes_the_grade_incomplete_never_zero():
     assert score(parse_rubric(BASE), [], []).incomplete == ["fid: fid not computed"]  # no record at all
 
 
+def skipped(why: str, cause: str | None) -> list[MetricResult]:
+    return [MetricResult(name="fid", kind="fid", artifact="images", skipped=why, skipped_cause=cause)]
+
+
+NO_IMAGES = skipped("no readable images to measure", "submission")
+MISSING_30 = BASE.replace("[[40, 100], [100, 0]]}", "[[40, 100], [100, 0]], missing: 30}")
+
+
 def test_missing_points_set_by_the_rubric_are_a_real_grade():
-    rubric = parse_rubric(BASE.replace("[[40, 100], [100, 0]]}", "[[40, 100], [100, 0]], missing: 30}"))
-    grade = score(rubric, SKIPPED, [error("zip.junk", "j")])
+    rubric = parse_rubric(MISSING_30)
+    grade = score(rubric, NO_IMAGES, [error("zip.junk", "j")])
     assert grade.status == "complete" and grade.final == pytest.approx(25)
-    assert "stats absent" in grade.lines[0].detail and "30 points set by the rubric" in grade.lines[0].detail
+    assert "no readable images" in grade.lines[0].detail and "30 points set by the rubric" in grade.lines[0].detail
     zero = parse_rubric(BASE.replace("[[40, 100], [100, 0]]}", "[[40, 100], [100, 0]], missing: 0}"))
-    assert score(zero, SKIPPED, []).final == 0 and score(zero, SKIPPED, []).status == "complete"
+    assert score(zero, NO_IMAGES, []).final == 0 and score(zero, NO_IMAGES, []).status == "complete"
+    # A record stored before skips had a cause keeps the grade it was given.
+    assert score(rubric, SKIPPED, []).final == pytest.approx(30)
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        skipped("the TA's s.npz is not on this machine: the TA computes it", "not_here"),
+        skipped("metrics were turned off for this run (--no-metrics)", "grading"),
+        skipped("failed: RuntimeError: out of memory", "grading"),
+        [],  # no record at all
+    ],
+)
+def test_missing_points_never_stand_in_for_what_the_grader_could_not_compute(metrics):
+    grade = score(parse_rubric(MISSING_30), metrics, [error("zip.junk", "j")])
+    assert grade.status == "incomplete" and grade.final is None
+    assert grade.lines[0].incomplete and grade.lines[0].metric == "fid"
 
 
 def test_zero_if_and_a_hard_deadline_complete_an_incomplete_grade_with_zero():

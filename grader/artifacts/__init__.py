@@ -30,6 +30,11 @@ def handler_for(spec: ArtifactBase) -> ArtifactKind:
     return KINDS[spec.kind]
 
 
+def describe(spec: ArtifactBase) -> str:
+    """The rules a rubric sets for an artifact, in words (see ArtifactKind.describe)."""
+    return handler_for(spec).describe(spec)
+
+
 __all__ = [
     "KINDS",
     "Artifact",
@@ -42,5 +47,6 @@ __all__ = [
     "ImageSetArtifact",
     "ProcessGridArtifact",
     "SourceArtifact",
+    "describe",
     "handler_for",
 ]

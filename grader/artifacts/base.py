@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from grader.findings import compact_list
 from grader.schema import Strict, UnpackLimits
 
 if TYPE_CHECKING:
@@ -76,3 +77,32 @@ class ArtifactKind:
     def preview_sources(self, checked: CheckedArtifact) -> list[Path]:
         """Files a report shows for this artifact (the report side turns them into previews)."""
         return []
+
+    def rules(self, spec) -> list[str]:
+        """The rules this kind's checks apply, in words, each from the rubric's values."""
+        return []
+
+    def describe(self, spec: ArtifactBase) -> str:
+        """What a submission must hand in for this artifact, stated from the configured rules
+        (never from the free-text description, which may lag behind an edit): the Expected
+        line of a student's page and of `grader check`."""
+        parts = self.rules(spec)
+        if spec.match != ["*"]:
+            parts.append(f"named like {compact_list(spec.match, first=3)}")
+        if not spec.required:
+            parts.append("optional")
+        return "; ".join(parts)
+
+
+def either(items: list[str]) -> str:
+    """['PNG', 'JPEG'] -> 'PNG or JPEG'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def pixels(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]} pixels"
+
+
+CONTAINER_WORDS = {"zip": "in a zip", "folder": "in a folder", "any": "in a zip or folder", "file": "one file"}
+JUNK_WORDS = "no __MACOSX/, .DS_Store or other OS leftovers"

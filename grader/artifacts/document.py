@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from grader.artifacts.base import ArtifactBase, ArtifactKind, CheckedArtifact, CheckRequest
+from grader.files import format_bytes
 
 DOCUMENT_EXTENSIONS = frozenset({".pdf", ".md", ".txt", ".docx", ".html"})
 
@@ -22,6 +23,12 @@ class DocumentKind(ArtifactKind):
 
     def fit(self, item, contents) -> float:
         return 1 if not contents.is_bundle and item.suffix.lower() in DOCUMENT_EXTENSIONS else 0
+
+    def rules(self, spec: DocumentArtifact) -> list[str]:
+        rules = [f"one document ({', '.join(sorted(DOCUMENT_EXTENSIONS))})"]
+        if spec.max_bytes is not None:
+            rules.append(f"at most {format_bytes(spec.max_bytes)}")
+        return rules
 
     def check(self, spec: DocumentArtifact, request: CheckRequest, result) -> CheckedArtifact:
         from grader.checks.files import check_document

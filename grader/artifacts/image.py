@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from grader.artifacts.base import ArtifactBase, ArtifactKind, CheckedArtifact, CheckRequest
+from grader.artifacts.base import (
+    ArtifactBase,
+    ArtifactKind,
+    CheckedArtifact,
+    CheckRequest,
+    either,
+    pixels,
+)
 from grader.artifacts.process_grid import is_single_image
 
 
@@ -32,6 +39,14 @@ class ImageKind(ArtifactKind):
 
         findings = check_image_file(request.item, spec, artifact=request.name, shown=request.shown)
         return CheckedArtifact(result=result, findings=findings, file=request.item)
+
+    def rules(self, spec: ImageArtifact) -> list[str]:
+        rules = [f"one {either(spec.formats)} image"]
+        if spec.size is not None:
+            rules.append(pixels(spec.size))
+        if spec.min_size is not None:
+            rules.append(f"at least {pixels(spec.min_size)}")
+        return rules
 
     def preview_sources(self, checked: CheckedArtifact) -> list[Path]:
         # Only a picture that passed its checks is shown: a broken one may not even decode.

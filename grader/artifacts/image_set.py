@@ -7,7 +7,16 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from grader.artifacts.base import ArtifactBase, ArtifactKind, CheckedArtifact, CheckRequest
+from grader.artifacts.base import (
+    CONTAINER_WORDS,
+    JUNK_WORDS,
+    ArtifactBase,
+    ArtifactKind,
+    CheckedArtifact,
+    CheckRequest,
+    either,
+    pixels,
+)
 from grader.intake.unpack import open_container
 
 
@@ -73,3 +82,29 @@ class ImageSetKind(ArtifactKind):
 
     def preview_sources(self, checked: CheckedArtifact) -> list[Path]:
         return checked.images
+
+    def rules(self, spec: ImageSetArtifact) -> list[str]:
+        names = spec.expected_names()
+        if names is not None:
+            listed = " ... ".join(dict.fromkeys([names[0], names[-1]]))
+            what = f"{spec.count:,} image{'s' if spec.count != 1 else ''} named {listed}"
+        elif spec.names is not None:
+            first = [spec.names.format(index=spec.first_index + i) for i in range(2)]
+            what = f"images named {', '.join(first)}, ..."
+        elif spec.count is not None:
+            what = f"{spec.count:,} image{'s' if spec.count != 1 else ''} (any names)"
+        else:
+            what = "images (any number, any names)"
+        each = [either(spec.formats)]
+        if spec.size is not None:
+            each.append(pixels(spec.size))
+        if spec.modes:
+            each.append(f"mode {either(spec.modes)}")
+        rules = [what, "each " + ", ".join(each), CONTAINER_WORDS[spec.container]]
+        if spec.flat:
+            rules.append("no subfolders")
+        if spec.forbid_junk:
+            rules.append(JUNK_WORDS)
+        if not spec.allow_duplicates:
+            rules.append("no two files identical")
+        return rules

@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from grader.artifacts.base import ArtifactBase, ArtifactKind, CheckedArtifact, CheckRequest
+from grader.artifacts.base import (
+    ArtifactBase,
+    ArtifactKind,
+    CheckedArtifact,
+    CheckRequest,
+    either,
+    pixels,
+)
 from grader.files import IMAGE_EXTENSIONS
 
 
@@ -45,3 +52,20 @@ class ProcessGridKind(ArtifactKind):
 
     def preview_sources(self, checked: CheckedArtifact) -> list[Path]:
         return [checked.file] if checked.file is not None else []
+
+    def rules(self, spec: ProcessGridArtifact) -> list[str]:
+        (tw, th), rows, cols = spec.tile, spec.rows, spec.cols
+        sizes = either([
+            f"{cols * (tw + p) + p}x{rows * (th + p) + p} with padding {p}"  # torchvision make_grid
+            for p in sorted(set(spec.paddings))
+        ])
+        row = f"{rows} row{'s' if rows != 1 else ''} x {cols} snapshots of {pixels(spec.tile)}"
+        if spec.direction == "noise_to_clean":
+            start, end = "pure noise (left)", "the final image (right)"
+        else:
+            start, end = "the final image (left)", "pure noise (right)"
+        trajectory = f"{'each row' if rows > 1 else 'the row'} from {start} to {end}"
+        rules = [f"one {either(spec.formats)} image", row, sizes, trajectory]
+        if spec.content == "mnist":
+            rules.append("the final images are digits")
+        return rules

@@ -6,7 +6,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from grader.artifacts.base import ArtifactBase, ArtifactKind, CheckedArtifact, CheckRequest
+from grader.artifacts.base import (
+    CONTAINER_WORDS,
+    JUNK_WORDS,
+    ArtifactBase,
+    ArtifactKind,
+    CheckedArtifact,
+    CheckRequest,
+)
+from grader.files import format_bytes
+from grader.findings import compact_list
 from grader.intake.unpack import open_container
 
 
@@ -35,6 +44,19 @@ class SourceKind(ArtifactKind):
         if not contents.is_bundle or contents.code == 0:
             return 0
         return 1 + contents.code / max(len(contents.names), 1)
+
+    def rules(self, spec: SourceArtifact) -> list[str]:
+        rules = [
+            f"code ({compact_list(spec.code, first=3)}) {CONTAINER_WORDS[spec.container]}",
+            f"a readme ({compact_list(spec.readme, first=3)})",
+        ]
+        if spec.forbid:
+            rules.append(f"no weights or data ({compact_list(spec.forbid, first=4)})")
+        if spec.max_bytes is not None:
+            rules.append(f"at most {format_bytes(spec.max_bytes)}")
+        if spec.forbid_junk:
+            rules.append(JUNK_WORDS)
+        return rules
 
     def check(self, spec: SourceArtifact, request: CheckRequest, result) -> CheckedArtifact:
         from grader.checks.source import check_source

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from grader.codes import resolve_pattern
 from grader.errors import GraderError
 from grader.gradebook import rescore_with_overrides
 from grader.layout import student_dir
@@ -88,6 +89,11 @@ def override(results_dir, student, points, adjust, clear_code, remove, reason):
             raise GraderError("--remove takes back overrides; it does not go with --points or --adjust")
     elif len(given) != 1:
         raise GraderError("give exactly one of --points, --adjust, --clear (or --remove)")
+    if clear_code is not None and not remove:
+        try:  # a typo would clear nothing and look like a decision taken
+            clear_code = resolve_pattern(clear_code)
+        except ValueError as exc:
+            raise GraderError(f"--clear {clear_code}: {exc}") from None
     if not remove and not (reason or "").strip():
         raise GraderError("--reason is required: the student sees it and the history keeps it")
     with results_lock(results_dir, f"grader override {student}"), _store(results_dir) as store:

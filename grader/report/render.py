@@ -35,6 +35,7 @@ from markupsafe import Markup
 from PIL import Image
 
 from grader import atomic
+from grader.artifacts import describe as describe_artifact
 from grader.codes import lookup
 from grader.errors import GraderError
 from grader.findings import Severity
@@ -304,7 +305,8 @@ def _artifact_view(
     return {
         "record": artifact,
         "title": artifact.title or (spec.title if spec else "") or artifact.name,
-        "expected": spec.description if spec else "",
+        "expected": describe_artifact(spec) if spec else "",
+        "note": spec.description if spec else "",
         "previews": [_preview_view(p, student_dir, artifact.count, embed) for p in previews],
         "noise": noise,
         "layout": _flat_items(layout),
