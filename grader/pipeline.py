@@ -270,7 +270,9 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
     result.findings += assignment.findings
     if not ctx.partial:
         result.findings += prerequisite_findings(rubric, sub.student_id)
-    inputs = MetricInputs(student_id=sub.student_id, images={}, roots={}, files={})
+    inputs = MetricInputs(student_id=sub.student_id, images={}, roots={}, files={},
+                          pictures=assets / "_metrics" if assets is not None else None,
+                          pictures_root=assets.parent if assets is not None else None)
     checked: dict[str, CheckedArtifact] = {}
     for name, spec in rubric.artifacts.items():
         item = assignment.artifacts.get(name)

@@ -179,3 +179,49 @@ def backend(request, sandbox_host) -> str:
     return request.param
 
 
+
+
+# ---------------------------------------------------------------- browser
+
+# Headless on a closed network: without the background-networking flags Chromium waits on
+# services it cannot reach.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_chromium() -> str | None:
+    if os.environ.get("GRADER_CHROMIUM"):
+        return os.environ["GRADER_CHROMIUM"]
+    return next((p for name in CHROMIUM_NAMES if (p := shutil.which(name))), None)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Chromium cannot be driven: the playwright package is not installed")
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("Chromium cannot be started: no chromium executable on PATH "
+                    "(apt-get install chromium, or set GRADER_CHROMIUM)")
+    playwright = sync_playwright().start()
+    try:
+        # Playwright gives every launch a fresh temporary --user-data-dir.
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS, timeout=60_000
+        )
+    except Exception as exc:  # noqa: BLE001 - any launch failure means: no browser here
+        playwright.stop()
+        pytest.skip(f"Chromium cannot be started ({executable}): {exc}")
+    yield browser
+    browser.close()
+    playwright.stop()

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import iclevr
 import numpy as np
 import pytest
 import yaml
+from test_report_browser import assert_results_folder_works
 
 from grader.store import ResultStore
 
@@ -219,3 +221,49 @@ def test_check_with_the_ta_files_gives_the_run_total(graded, lab6, env):
         assert data["grade"]["status"] == "complete", res.stdout
         assert round(data["grade"]["final"], 2) == float(rows[sid]["final"]), (sid, res.stdout)
         assert f"= {float(rows[sid]['final']):.2f} / 100" in res.stdout
+
+
+def label_set_rows(page: str, metric: str) -> list[tuple[str, int, int]]:
+    """(image, hits, k) of each row of a metric's label-set table, in page order."""
+    section = page[page.index(f'id="metric-{metric}"'):]
+    section = section[: section.index("</section>")]
+    return [(image, int(h), int(k)) for image, h, k in
+            re.findall(r'data-image="([^"]+)" data-hits="(\d+)" data-k="(\d+)"', section)]
+
+
+def test_the_page_lists_each_label_set_misses_first(graded, lab6, checkpoint):
+    page_dir = lab6 / "results" / "students" / WEAK
+    page = (page_dir / "index.html").read_text()
+    for metric, stem in (("accuracy_test", "test"), ("accuracy_new_test", "new_test")):
+        rows = label_set_rows(page, metric)
+        sets = yaml.safe_load((lab6 / f"{stem}.json").read_text())
+        images = [lab6 / "submissions" / WEAK / stem / f"{i}.png" for i in range(len(sets))]
+        expected = {f"{i}.png": hk for i, hk in enumerate(iclevr.course_hits(checkpoint, images, sets))}
+        assert {image: (h, k) for image, h, k in rows} == expected  # every label set, by the course recipe
+        shares = [h / k for _, h, k in rows]
+        assert shares == sorted(shares) and shares[0] < 1  # misses first
+    thumbs = re.findall(r'<img class="thumb[^"]*" src="([^"]+)"', page)
+    assert len(thumbs) == 64 and all((page_dir / src).is_file() for src in thumbs)
+
+
+def test_the_class_page_shows_which_label_sets_the_class_fails(graded, lab6):
+    _, stored = graded
+    page = (lab6 / "results" / "index.html").read_text()
+    section = page[page.index('id="label-sets-accuracy_test"'):]
+    section = section[: section.index("</section>")]
+    rows = re.findall(r'<tr data-image="([^"]+)">.*?<td class="num">([\d.]+)</td><td class="num">(\d+)</td>', section)
+    assert len(rows) == 32
+    with_value = [r for r in stored.values() if r.metric("accuracy_test").value is not None]
+    for image, accuracy, students in rows:
+        per = [next(p for p in r.metric("accuracy_test").details["per_image"] if p["image"] == image)
+               for r in with_value]
+        expected = sum(p["hits"] for p in per) / sum(len(p["true"]) for p in per)
+        assert float(accuracy) == pytest.approx(expected, abs=5e-4) and int(students) == len(with_value)
+    accuracies = [float(a) for _, a, _ in rows]
+    assert accuracies == sorted(accuracies)  # the label sets the class fails come first
+
+
+@pytest.mark.browser
+def test_the_pages_open_in_chromium_with_the_thumbnails(graded, lab6, browser, tmp_path):
+    # Every student page loads every picture (the label sets' thumbnails too) without an error.
+    assert assert_results_folder_works(browser, lab6 / "results", tmp_path) == 4

@@ -96,8 +96,9 @@ def test_metric_equals_the_course_recipe_exactly(tmp_path, ta, checkpoint, evalu
 def test_topk_hits_counts_true_objects_among_the_top_k():
     scores = torch.tensor([[0.9, 0.8, 0.1, 0.0], [0.1, 0.2, 0.3, 0.4]])
     onehot = torch.tensor([[1.0, 0, 1, 0], [0, 0, 0, 1]])
-    hits, ks = topk_hits(scores, onehot)
+    hits, ks, tops = topk_hits(scores, onehot)
     assert hits.tolist() == [1, 1] and ks.tolist() == [2, 1]
+    assert tops == [[0, 1], [3]]  # the k highest, highest first
 
 
 def test_torchscript_export_gives_the_same_accuracy(tmp_path, ta, checkpoint, evaluator):

@@ -6,7 +6,6 @@ Skipped, with the reason, only when Chromium cannot be started.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,50 +20,6 @@ from grader.report import render_all, render_student_page
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
-
-# Headless on a closed network: without the background-networking flags Chromium waits on
-# services it cannot reach.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def find_chromium() -> str | None:
-    if os.environ.get("GRADER_CHROMIUM"):
-        return os.environ["GRADER_CHROMIUM"]
-    return next((p for name in CHROMIUM_NAMES if (p := shutil.which(name))), None)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Chromium cannot be driven: the playwright package is not installed")
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("Chromium cannot be started: no chromium executable on PATH "
-                    "(apt-get install chromium, or set GRADER_CHROMIUM)")
-    playwright = sync_playwright().start()
-    try:
-        # Playwright gives every launch a fresh temporary --user-data-dir.
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS, timeout=60_000
-        )
-    except Exception as exc:  # noqa: BLE001 - any launch failure means: no browser here
-        playwright.stop()
-        pytest.skip(f"Chromium cannot be started ({executable}): {exc}")
-    yield browser
-    browser.close()
-    playwright.stop()
-
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory, mnist_test) -> samples.SampleClass:

@@ -170,6 +170,7 @@ class Labels:
     onehot: np.ndarray  # float32 [N, num_classes]
     sha256: str
     objects_sha256: str
+    names: dict[int, str] = field(default_factory=dict)  # class index -> object name
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -212,20 +213,26 @@ def load_labels(labels: Path, objects: Path, num_classes: int) -> Labels:
         onehot=onehot,
         sha256=sha256_file(Path(labels)),
         objects_sha256=sha256_file(Path(objects)),
+        names={index: name for name, index in names.items()},
     )
 
 
 # ---------------------------------------------------------------- scoring rule
 
 
-def topk_hits(scores: torch.Tensor, onehot: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(hits, k) per image: k = number of true objects, hits = true objects among the top-k outputs."""
+def topk_hits(
+    scores: torch.Tensor, onehot: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """(hits, k, top) per image: k = number of true objects, top = the k highest outputs' class
+    indices (highest first), hits = true objects among them."""
     ks = onehot.sum(dim=1).round().long()
     hits = np.zeros(len(scores), np.int64)
+    tops = []
     for i in range(len(scores)):
         top = scores[i].topk(int(ks[i])).indices
         hits[i] = int(onehot[i, top].sum().round())
-    return hits, ks.numpy()
+        tops.append([int(j) for j in top])
+    return hits, ks.numpy(), tops
 
 
 # ---------------------------------------------------------------- images
@@ -365,6 +372,7 @@ class AccuracyOutcome:
     findings: list[Finding] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    images: list[Path] = field(default_factory=list)  # image i of the label file, in order
 
 
 def evaluator_accuracy(
@@ -415,14 +423,16 @@ def evaluator_accuracy(
             out = evaluator.model(x.to(evaluator.device))
             scores[start : start + len(x)] = out.float().cpu()
             start += len(x)
-    hits, ks = topk_hits(scores, torch.from_numpy(labels.onehot))
+    hits, ks, tops = topk_hits(scores, torch.from_numpy(labels.onehot))
     value = float(hits.sum()) / float(ks.sum())
     details = {
         "hits": int(hits.sum()),
         "objects": int(ks.sum()),
+        # One row per label set: the wanted objects, the evaluator's top-k (highest first), hits.
         "per_image": [
-            {"image": f"{i}.png", "true": s, "hits": int(h)}
-            for i, (s, h) in enumerate(zip(labels.sets, hits))
+            {"image": f"{i}.png", "true": s, "predicted": [labels.names.get(j, str(j)) for j in top],
+             "hits": int(h)}
+            for i, (s, h, top) in enumerate(zip(labels.sets, hits, tops))
         ],
     }
-    return AccuracyOutcome(value, None, findings, provenance, details)
+    return AccuracyOutcome(value, None, findings, provenance, details, ordered)

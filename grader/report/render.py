@@ -256,7 +256,7 @@ def _student_context(
         "notices": _notices(result, rubric),
         "artifacts": [_artifact_view(a, student_dir, rubric, embed_images)
                       for a in result.artifacts],
-        "metrics": [_metric_view(m, rubric) for m in result.metrics],
+        "metrics": [_metric_view(m, rubric, student_dir, embed_images) for m in result.metrics],
         "late_policy": _late_policy_text(rubric),
         "late_row": _needs_late_row(result),
         "sandbox_log": _clean_log(result.sandbox.log) if result.sandbox else None,
@@ -368,11 +368,14 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def _metric_view(metric: MetricResult, rubric: Rubric | None) -> dict[str, Any]:
+def _metric_view(metric: MetricResult, rubric: Rubric | None, student_dir: Path,
+                 embed: bool) -> dict[str, Any]:
     handler = handler_of(metric.kind)
     view = handler.view(metric)
     chart = view.get("share_chart")
     return {
+        "pictures": {key: _preview_view(path, student_dir, None, embed)
+                     for key, path in (view.get("pictures") or {}).items()},
         "record": metric,
         "title": metric.title or metric.name,
         "template": handler.template,

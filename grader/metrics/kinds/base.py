@@ -53,6 +53,10 @@ class MetricInputs:
     images: dict[str, list[Path]]  # image_set artifact -> its checked images, name-sorted
     roots: dict[str, Path]  # artifact -> unpacked folder (image sets, source)
     files: dict[str, Path]  # single-file artifacts (image, process_grid, document) -> file
+    # Where a kind may keep pictures its page section shows (the student's report folder, None
+    # when no report is written); it records them as paths relative to `pictures_root`.
+    pictures: Path | None = None
+    pictures_root: Path | None = None
 
 
 @dataclass
@@ -172,7 +176,9 @@ class MetricKind:
     def view(self, metric: MetricResult) -> dict[str, Any]:
         """Data for the kind's template beyond the record itself. The generic template shows
         `rows`, a list of (label, value), and `notes`, sentences under the value; any template
-        gets `share_chart`, (shares, reference shares) or None, drawn as a bar chart."""
+        gets `share_chart`, (shares, reference shares) or None, drawn as a bar chart, and
+        `pictures`, {key: path relative to the student's folder} of pictures the kind kept,
+        as checked <img> data in `m.pictures`."""
         rows = [(c.replace("_", " ").capitalize(), metric.components.get(c)) for c in self.components]
         return {"rows": rows if metric.value is not None else [], "notes": []}
 

@@ -12,7 +12,13 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from grader.metrics.kinds.base import MetricBase, MetricInputs, MetricKind, MetricOutcome
+from grader.metrics.kinds.base import (
+    ClassStage,
+    MetricBase,
+    MetricInputs,
+    MetricKind,
+    MetricOutcome,
+)
 from grader.schema import Strict
 
 
@@ -64,6 +70,8 @@ class EvaluatorKind(MetricKind):
     lower_is_better = False  # an accuracy
     override_field = "weights"
     needs_model = True
+    template = "evaluator.html.j2"
+    class_template = "evaluator_class.html.j2"
     provenance_labels: ClassVar[dict[str, str]] = {
         "evaluator": "Evaluator",
         "weights_sha256": "Evaluator checkpoint (sha256)",
@@ -139,4 +147,44 @@ class EvaluatorKind(MetricKind):
         result.value, result.skipped = outcome.value, outcome.skipped
         result.provenance = {"evaluator": spec.evaluator, **outcome.provenance}
         result.details = outcome.details
+        if inputs.pictures is not None and outcome.images:
+            self._keep_pictures(name, result.details, outcome.images, inputs)
         return MetricOutcome(result, outcome.findings)
+
+    @staticmethod
+    def _keep_pictures(name: str, details: dict, images: list[Path], inputs: MetricInputs) -> None:
+        """Each label set's image beside the student's page (64x64 PNGs: a few kB each)."""
+        import shutil
+
+        folder = inputs.pictures / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for row, image in zip(details["per_image"], images):
+            kept = folder / row["image"]
+            shutil.copyfile(image, kept)
+            row["picture"] = kept.relative_to(inputs.pictures_root).as_posix()
+
+    def view(self, metric) -> dict:
+        """The label sets, misses first: wanted objects, the evaluator's top-k, hits of k."""
+        rows = sorted(metric.details.get("per_image", []),
+                      key=lambda r: (r["hits"] / max(len(r["true"]), 1), int(r["image"].split(".")[0])))
+        return {"label_sets": rows, "pictures": {r["image"]: r["picture"] for r in rows if r.get("picture")}}
+
+    def class_stage(self, name, spec: EvaluatorMetric, results, ctx) -> ClassStage:
+        """No findings: which label sets the class gets right, as the share of their objects
+        the evaluator finds across every student with a value (the TA's page)."""
+        totals: dict[str, list] = {}
+        for result in results:
+            metric = result.metric(name)
+            if metric is None or metric.value is None:
+                continue
+            for row in metric.details.get("per_image", []):
+                entry = totals.setdefault(row["image"], [row["true"], 0, 0, 0])
+                entry[1] += row["hits"]
+                entry[2] += len(row["true"])
+                entry[3] += 1
+        view = [
+            {"image": image, "true": true, "accuracy": hits / objects, "students": students}
+            for image, (true, hits, objects, students) in totals.items()
+        ]
+        view.sort(key=lambda r: (r["accuracy"], int(r["image"].split(".")[0])))
+        return ClassStage(codes=(), view=view)
