@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from grader.errors import GraderError
-from grader.sandbox.spec import SampleAudit, SampleSpec
 from grader.sandbox import audit_against_submitted, audit_spec, format_command
 from grader.sandbox.collect import ChunkReader, Collected, extract_output
 from grader.sandbox.diagnose import diagnose
 from grader.sandbox.interface import BackendResult, OutputUsage, SandboxJob
 from grader.sandbox.logs import LogCapture
+from grader.sandbox.spec import SampleAudit, SampleSpec
 
 MB = 1024**2
 
