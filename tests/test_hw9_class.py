@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from grader.datasets import load_image_zip
+from grader.results import StudentResult
 from grader.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,8 @@ def hw9(tmp_path_factory, faces_zip, env):
     root = tmp_path_factory.mktemp("hw9")
     faces = load_image_zip(faces_zip, limit=REFERENCE + 3 * COUNT, size=64)
     hw9class.write_set(root / "real", faces[:REFERENCE], "{:05d}.png", as_zip=False)
-    grader("stats", root / "real", "--backend", "pytorch-fid", "-o", root / "celeba64.npz", env=env)
+    grader("stats", root / "real", "--backend", "pytorch-fid", "--features", "-o", root / "celeba64.npz",
+           env=env)
     sets = {
         "gan": hw9class.blurred(faces[REFERENCE : REFERENCE + COUNT], 1.5),
         "diffusion": faces[REFERENCE + COUNT : REFERENCE + 2 * COUNT],
@@ -132,12 +134,23 @@ def test_fids_are_computed_with_pytorch_fid(graded):
     _, results = graded
     good = results[GOOD]
     for m in good.metrics:
-        assert m.value is not None and 20 < m.value < 400, (m.name, m.value)
+        assert m.value is not None, (m.name, m.skipped)
         assert m.provenance["backend"] == "pytorch-fid" and m.provenance["n"] == COUNT
+        if m.kind == "fid":
+            assert 20 < m.value < 400, (m.name, m.value)
     # Blurred faces are further from the real ones than real faces are.
     assert fids(good)["fid_gan"] > fids(good)["fid_diffusion"] + 10
     # The same images, handed in as zips with other names, give the same FIDs.
     assert fids(results[LATE2]) == fids(good)
+
+
+def test_kid_and_precision_recall_are_reported_beside_the_fids(graded):
+    good = graded[1][GOOD]
+    f = fids(good)
+    assert f["kid_gan"] > f["kid_diffusion"]  # blurred faces are further from real ones than real faces
+    pr = good.metric("pr_diffusion")
+    assert 0 <= pr.components["precision"] <= 1 and 0 <= pr.components["recall"] <= 1
+    assert not any(line.label.startswith(("KID", "Precision")) for line in good.grade.lines)  # report-only
 
 
 def test_on_time_with_report(graded):
@@ -187,7 +200,22 @@ def test_missing_plot_and_short_set(graded):
 def test_csv_export_matches(graded, env):
     out, results = graded
     res = grader("export", out, "--format", "csv", env=env)
-    rows = {row["student_id"]: row for row in csv.DictReader(io.StringIO(res.stdout))}
+    reader = csv.DictReader(io.StringIO(res.stdout))
+    rows = {row["student_id"]: row for row in reader}
+    # Every rubric metric has its columns, in rubric order, equal to the stored values as printed.
+    metric_columns = reader.fieldnames[reader.fieldnames.index("max_points") + 1 : reader.fieldnames.index("findings")]
+    assert metric_columns == [
+        "fid_gan", "fid_diffusion", "fid_finetuned",
+        "kid_gan", "kid_gan_std", "kid_diffusion", "kid_diffusion_std", "kid_finetuned", "kid_finetuned_std",
+        "pr_gan", "pr_gan_precision", "pr_gan_recall", "pr_diffusion", "pr_diffusion_precision",
+        "pr_diffusion_recall", "pr_finetuned", "pr_finetuned_precision", "pr_finetuned_recall",
+    ]
+    for sid, r in results.items():
+        for m in r.metrics:
+            digits = 6 if m.kind == "kid" else 4
+            assert rows[sid][m.name] == f"{m.value:.{digits}f}"
+            for part, value in m.components.items():
+                assert rows[sid][f"{m.name}_{part}"] == f"{value:.{digits}f}"
     finals = {sid: round(r.grade.final, 2) for sid, r in results.items()}
     assert {sid: float(row["final"]) for sid, row in rows.items()} == finals
     assert finals[NO_REPORT] == finals[LATE6] == 0
@@ -234,3 +262,17 @@ def test_check_with_the_ta_files_gives_the_run_total(hw9, graded, env):
         assert data["grade"]["status"] == "complete", res.stdout
         assert data["grade"]["final"] == pytest.approx(results[sid].grade.final, abs=1e-9), res.stdout
         assert f"= {results[sid].grade.final:.2f} / 100" in res.stdout
+
+
+def test_json_export_round_trips(graded, env):
+    out, results = graded
+    document = json.loads(grader("export", out, "--format", "json", env=env).stdout)
+    assert document["format"] == "grader-results" and document["run"]["rubric_name"] == "HW9 GAN vs diffusion"
+    loaded = {}
+    for record in document["students"]:
+        assert record.pop("grade_status") == results[record["student_id"]].grade_status
+        loaded[record["student_id"]] = StudentResult.model_validate(record)
+    for sid, r in results.items():
+        assert loaded[sid].model_dump(exclude={"traceback"}) == r.model_dump(exclude={"traceback"})
+        provenance = loaded[sid].metric("fid_gan").provenance
+        assert provenance["stats_sha256"] == r.metric("fid_gan").provenance["stats_sha256"]

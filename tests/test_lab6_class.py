@@ -143,6 +143,24 @@ def test_class_points_match_hand_computed(graded, lab6, checkpoint):
     assert rows[GOOD]["status"] == "clean" and rows[NO_GRID]["status"] == "problems"
 
 
+def test_both_accuracies_reach_the_csv(graded):
+    rows, stored = graded
+    columns = list(rows[GOOD])
+    assert columns[columns.index("max_points") + 1 : columns.index("findings")] == [
+        "accuracy_test", "accuracy_new_test",
+    ]
+    for sid, record in stored.items():
+        for m in record.metrics:
+            assert rows[sid][m.name] == ("" if m.value is None else f"{m.value:.4f}")
+    # Uncomputed: empty, with the reason in incomplete_reason.
+    assert rows[SHORT]["accuracy_test"] == "" and "do not match test.json" in rows[SHORT]["incomplete_reason"]
+
+
+def test_the_page_labels_the_evaluator_checkpoint(graded, lab6):
+    page = (lab6 / "results" / "students" / GOOD / "index.html").read_text()
+    assert "Evaluator checkpoint (sha256)" in page and "Inception weights" not in page
+
+
 def test_provenance_names_the_evaluator(graded, checkpoint):
     _, stored = graded
     prov = stored[GOOD].metric("accuracy_new_test").provenance
