@@ -70,6 +70,7 @@ class GradingContext:
     device: str | None = None
     cache_dir: Path | None = None
     compute_metrics: bool = True
+    skip_metrics: frozenset[str] = frozenset()  # metrics not computed in this run (--skip-metric)
     run_sampler: bool = True
     sandbox_backend: str | None = None
     partial: bool = False  # `grader check` of some artifacts only
@@ -115,6 +116,8 @@ class GradingContext:
         if self.rubric.requires:
             h.update(prerequisite_digest(self.rubric).encode())
         h.update(f"metrics={self.compute_metrics};sampler={self.run_sampler}".encode())
+        if self.skip_metrics:
+            h.update(f"skip={sorted(self.skip_metrics)}".encode())
         return h.hexdigest()
 
     def metric_problems(self, name: str) -> list[str]:
@@ -132,9 +135,10 @@ class GradingContext:
         reason instead."""
         problems: list[str] = prerequisite_problems(self.rubric) if ta_files else []
         if self.compute_metrics:
-            for name in self.rubric.metrics if ta_files else ():
+            measured = {n: s for n, s in self.rubric.metrics.items() if n not in self.skip_metrics}
+            for name in measured if ta_files else ():
                 problems += self.metric_problems(name)
-            if any(metric_handler(s).needs_model for s in self.rubric.metrics.values()):
+            if any(metric_handler(s).needs_model for s in measured.values()):
                 problems += _device_problems(self.device)
         if self.rubric.sample is not None and self.run_sampler:
             from grader.sandbox import sandbox_problems
@@ -181,6 +185,10 @@ def _measure(name: str, spec, inputs: MetricInputs, ctx: GradingContext) -> tupl
     if not ctx.compute_metrics:
         result = handler.new_result(name, spec)
         result.skipped = "metrics were turned off for this run (--no-metrics)"
+        return result, []
+    if name in ctx.skip_metrics:
+        result = handler.new_result(name, spec)
+        result.skipped = f"this metric was skipped for this run (--skip-metric {name})"
         return result, []
     problems = ctx.metric_problems(name)
     if problems:  # `grader check` without the TA's files: say why, compute nothing

@@ -148,11 +148,12 @@ class IntegrityKind(MetricKind):
             images, labels, training.histogram, spec.near_duplicate_l2, training.index()
         )
         sig = signature(names, decoded)
+        # One file per student and metric: HW9's three sets share one training set.
         sig_path = (
             ctx.cache_root
             / "integrity"
             / "signatures"
-            / f"{training.key[:16]}-{student_dir_name(inputs.student_id)}.npz"
+            / f"{training.key[:16]}-{student_dir_name(name)}-{student_dir_name(inputs.student_id)}.npz"
         )
         atomic_write(sig_path, sig.save)
 
