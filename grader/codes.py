@@ -342,6 +342,24 @@ _TABLE = [
     ),
     ("document.empty", "error", "The document is empty.", "hand in the document with its content"),
     (
+        "document.format",
+        "error",
+        (
+            "The document is not in the format the assignment asks for (for example a Word file, "
+            "or a file renamed to .pdf, where a PDF is required)."
+        ),
+        "export the document as a PDF (File > Export / Save as PDF) and hand in that file",
+    ),
+    (
+        "document.unreadable",
+        "error",
+        (
+            "The PDF does not open: it is damaged, cut off, password-protected or has no pages, "
+            "so it cannot be read or graded."
+        ),
+        "export the PDF again, check that it opens without a password, and hand in that file",
+    ),
+    (
         "document.too_large",
         "error",
         "The document is larger than the assignment allows.",
@@ -382,6 +400,46 @@ _TABLE = [
         "error",
         "The source code is larger than the assignment allows; it probably holds data or weights.",
         "hand in code and readme only",
+    ),
+    (
+        "source.notebook",
+        "error",
+        (
+            "The assignment asks for your code as .py files, not Jupyter notebooks. Develop in a "
+            "notebook if you like, but convert it before you hand it in."
+        ),
+        "convert each notebook: jupyter nbconvert --to script NOTEBOOK.ipynb, then zip the .py files",
+    ),
+    (
+        "source.forbidden_import",
+        "error",
+        (
+            "Your code imports a package that is not on the assignment's list of allowed packages. "
+            "Only those, the Python standard library and your own modules may be used, and the "
+            "TA's environment has nothing else."
+        ),
+        "use only the packages the assignment lists; remove the import or rewrite that part",
+    ),
+    (
+        "source.pretrained_weights",
+        "error",
+        (
+            "Your code loads published (pretrained) weights: a from_pretrained call, torch.hub, a "
+            "weights download, or a pretrained= / weights= argument that names published weights. "
+            "The assignment asks you to train from scratch. If it is a function of your own with "
+            "the same name, a TA will clear this."
+        ),
+        "train the model from scratch: remove the loading (e.g. weights=None, pretrained=False)",
+    ),
+    (
+        "source.unparsable",
+        "warning",
+        (
+            "A code file could not be read as Python (a syntax error, code for another Python "
+            "version, or a notebook that is not valid JSON), so the checks of what it imports and "
+            "loads could not look inside it."
+        ),
+        "make sure every file runs: python -m py_compile FILE.py; save notebooks from Jupyter",
     ),
     (
         "grid.unreadable",

@@ -2,11 +2,15 @@
 
 Digits come from real MNIST when a folder of IDX files is given (the test digits, so the
 example's FID against MNIST-train statistics is realistic); otherwise they are drawn with
-Pillow's built-in font, which keeps the example runnable on a machine without the data.
+Pillow's built-in font, which keeps the example runnable on a machine without the data. The
+training digits the integrity metric compares with are written beside the example's rubric
+the same way: the first MNIST training digits. Drawn digits are near-copies of one another
+whatever their seed, so without MNIST the example's rubric has no integrity metric.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import zipfile
 from dataclasses import dataclass
@@ -41,6 +45,30 @@ def example_digits(n: int, mnist_dir: Path | None, seed: int = 0) -> np.ndarray:
         idx = np.random.default_rng(seed).permutation(len(images))
         return images[np.resize(idx, n)]
     return drawn_digits(n, seed)
+
+
+# Training digits written beside the example rubric for its integrity metric: a subset of
+# MNIST's 60,000 keeps the example quick (the students' digits are MNIST test digits anyway).
+EXAMPLE_TRAINING_DIGITS = 10000
+MNIST_TEST_DIGITS = 10000
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """A uint8 IDX file as MNIST ships them, gzipped (fixed header time: same array, same bytes)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+        f.write(header + array.tobytes())
+    return path
+
+
+def write_training_digits(folder: Path, mnist_dir: Path, n: int = EXAMPLE_TRAINING_DIGITS) -> Path:
+    """An MNIST training folder (train-images/labels IDX) of the first `n` training digits."""
+    images, labels = load_mnist(mnist_dir, "train")
+    write_idx(folder / "train-images-idx3-ubyte.gz", images[:n])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:n])
+    return folder
 
 
 def png_bytes(array: np.ndarray, mode: str = "RGB") -> bytes:
@@ -189,14 +217,21 @@ CLASS = [
 EXAMPLE_DUE = datetime.fromisoformat("2026-11-30T23:59:00+08:00")
 
 
-def write_example_rubric(base_rubric: Path, out: Path, images: int) -> Path:
-    """The course rubric, scaled to `images` per student for a quick demo, stats beside it."""
+def write_example_rubric(base_rubric: Path, out: Path, images: int, *, training: bool = True) -> Path:
+    """The course rubric, scaled to `images` per student for a quick demo, stats and training
+    digits beside it (`training` False: no training digits, so no integrity metric)."""
     data = yaml.safe_load(base_rubric.read_text(encoding="utf-8"))
     data["name"] = f"{data['name']} (example class, {images:,} images per student)"
     data["artifacts"]["images"]["count"] = images
-    for metric in data.get("metrics", {}).values():
+    metrics = data.get("metrics", {})
+    for name, metric in list(metrics.items()):
         if "stats" in metric:  # metrics that read reference statistics: the ones built beside it
             metric["stats"] = "mnist.npz"
+        if "training" in metric:  # the integrity metric: the training digits written beside it
+            if training:
+                metric["training"] = "mnist"
+            else:
+                del metrics[name]
     data.setdefault("late", {})["due"] = EXAMPLE_DUE.isoformat()
     out.write_text(
         f"# Written by `grader example class` from {base_rubric.name}; edit freely.\n"
@@ -209,16 +244,22 @@ def write_example_rubric(base_rubric: Path, out: Path, images: int) -> Path:
 def write_example_class(out_dir: Path, *, images: int, mnist_dir: Path | None, base_rubric: Path) -> dict[str, Path]:
     """A small class covering the common problems, a times CSV and a rubric for it."""
     subs = out_dir / "submissions"
-    digits = example_digits(images + 16, mnist_dir)
+    # Each student has digits of their own while the 10,000 MNIST test digits last, so that the
+    # integrity metric's class-wide screen finds no shared sets; otherwise rolled copies of one set.
+    each = images + 8
+    distinct = mnist_dir is not None and each * len(CLASS) <= MNIST_TEST_DIGITS
+    digits = example_digits(each * len(CLASS) if distinct else images + 16, mnist_dir)
     lines = ["student_id,submitted_at"]
     for i, student in enumerate(CLASS):
-        own = np.roll(digits, -i * 7, axis=0)
+        own = digits[i * each : (i + 1) * each] if distinct else np.roll(digits, -i * 7, axis=0)
         write_hw3_submission(subs / student.student_id, student.student_id, own[:images],
                              own[images : images + 8], **student.variant)
         when = EXAMPLE_DUE - timedelta(hours=5) + timedelta(days=student.days_late)
         lines.append(f"{student.student_id},{when.isoformat()}")
     (out_dir / "times.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    rubric = write_example_rubric(base_rubric, out_dir / "rubric.yaml", images)
+    rubric = write_example_rubric(base_rubric, out_dir / "rubric.yaml", images, training=mnist_dir is not None)
+    if mnist_dir is not None:
+        write_training_digits(out_dir / "mnist", mnist_dir)
     stories = "\n".join(f"- {s.student_id}: {s.story}" for s in CLASS)
     (out_dir / "README.md").write_text(f"# Example class\n\n{stories}\n", encoding="utf-8")
     return {"submissions": subs, "times": out_dir / "times.csv", "rubric": rubric}

@@ -70,6 +70,7 @@ class GradingContext:
     device: str | None = None
     cache_dir: Path | None = None
     compute_metrics: bool = True
+    skip_metrics: frozenset[str] = frozenset()  # metrics not computed in this run (--skip-metric)
     run_sampler: bool = True
     sandbox_backend: str | None = None
     partial: bool = False  # `grader check` of some artifacts only
@@ -119,6 +120,8 @@ class GradingContext:
         if self.rubric.requires:
             h.update(prerequisite_digest(self.rubric).encode())
         h.update(f"metrics={self.compute_metrics};sampler={self.run_sampler}".encode())
+        if self.skip_metrics:
+            h.update(f"skip={sorted(self.skip_metrics)}".encode())
         return h.hexdigest()
 
     def metric_problems(self, name: str) -> list[str]:
@@ -136,9 +139,10 @@ class GradingContext:
         reason instead."""
         problems: list[str] = prerequisite_problems(self.rubric) if ta_files else []
         if self.compute_metrics:
-            for name in self.rubric.metrics if ta_files else ():
+            measured = {n: s for n, s in self.rubric.metrics.items() if n not in self.skip_metrics}
+            for name in measured if ta_files else ():
                 problems += self.metric_problems(name)
-            if any(metric_handler(s).needs_model for s in self.rubric.metrics.values()):
+            if any(metric_handler(s).needs_model for s in measured.values()):
                 problems += _device_problems(self.device)
         if self.rubric.sample is not None and self.run_sampler:
             from grader.sandbox import sandbox_problems
@@ -196,6 +200,8 @@ def _measure(name: str, spec, inputs: MetricInputs, ctx: GradingContext) -> tupl
         return skipped("no readable images to measure", "submission")
     if not ctx.compute_metrics:
         return skipped("metrics were turned off for this run (--no-metrics)", "grading")
+    if name in ctx.skip_metrics:
+        return skipped(f"this metric was skipped for this run (--skip-metric {name})", "grading")
     problems = ctx.metric_problems(name)
     if problems:  # `grader check` without the TA's files: say why once, compute nothing
         return skipped(_not_here(name, spec, problems, ctx), "not_here")

@@ -1,6 +1,7 @@
 """HW9 end to end: a class on real CelebA faces (64x64 crops) through `grader run` in a real
-process, with pytorch-fid, late days (-10 a day, 5 at most) and the progress-report rule, each
-grade checked line by line against grades computed by hand from rubrics/hw9.yaml."""
+process, with pytorch-fid, late days (-10 a day, 5 at most), the progress-report rule, the PDF
+report and the code as .py files (not notebooks), each grade checked line by line against
+grades computed by hand from rubrics/hw9.yaml; the integrity metrics run on the same faces."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ REFERENCE = 48  # real faces behind the test statistics
 BAND = [[100.0, 10.0], [400.0, 0.0]]  # small-N FIDs are large: the bands are widened to match
 
 GOOD, LATE2, NO_REPORT, LATE6, BROKEN = "0910001", "0910002", "0910003", "0910004", "0910005"
-LATE = {GOOD: -0.5, LATE2: 1.5, NO_REPORT: -1, LATE6: 5.2, BROKEN: -0.1}  # days after the due time
-REPORTED = [GOOD, LATE2, LATE6, BROKEN]  # handed in the progress report
+NO_PDF, NOTEBOOK = "0910006", "0910007"
+LATE = {GOOD: -0.5, LATE2: 1.5, NO_REPORT: -1, LATE6: 5.2, BROKEN: -0.1, NO_PDF: -1, NOTEBOOK: -1}
+REPORTED = [GOOD, LATE2, LATE6, BROKEN, NO_PDF, NOTEBOOK]  # handed in the progress report
 
 
 def grader(*args, env, check=True):
@@ -73,6 +75,8 @@ def hw9(tmp_path_factory, faces_zip, env):
     hw9class.write_hw9_submission(subs / LATE2, sets, zips=True)
     broken = dict(sets, finetuned=sets["finetuned"][:-1])
     hw9class.write_hw9_submission(subs / BROKEN, broken, loss_plot=False)
+    hw9class.write_hw9_submission(subs / NO_PDF, sets, report=False)
+    hw9class.write_hw9_submission(subs / NOTEBOOK, sets, notebook=True)
     reports = root / "progress_reports.csv"
     reports.write_text("student_id,name\n" + "".join(f"{sid},student {sid}\n" for sid in REPORTED))
     hw9class.write_times(root / "times.csv", LATE)
@@ -81,6 +85,7 @@ def hw9(tmp_path_factory, faces_zip, env):
         root / "rubric.yaml",
         count=COUNT,
         stats=root / "celeba64.npz",
+        training=root / "real",  # the integrity metrics' training faces: the statistics' faces
         handed_in=reports,
         band=BAND,
     )
@@ -102,7 +107,7 @@ def graded(hw9, env):
         "-q",
         env=env,
     )
-    assert "5 graded" in res.stdout, res.stdout
+    assert "7 graded" in res.stdout, res.stdout
     with ResultStore(out) as store:
         return out, {r.student_id: r for r in store.all()}
 
@@ -112,7 +117,7 @@ def band(fid: float) -> float:
 
 
 def fids(result) -> dict[str, float]:
-    return {m.name: m.value for m in result.metrics}
+    return {m.name: m.value for m in result.metrics if m.kind == "fid"}
 
 
 def lines(result) -> list[tuple[str, float]]:
@@ -134,6 +139,8 @@ def test_fids_are_computed_with_pytorch_fid(graded):
     _, results = graded
     good = results[GOOD]
     for m in good.metrics:
+        if m.kind == "integrity":  # no backend: thumbnails of the training faces
+            continue
         assert m.value is not None, (m.name, m.skipped)
         assert m.provenance["backend"] == "pytorch-fid" and m.provenance["n"] == COUNT
         if m.kind == "fid":
@@ -197,6 +204,35 @@ def test_missing_plot_and_short_set(graded):
     assert fids(r)["fid_finetuned"] != fids(graded[1][GOOD])["fid_finetuned"]  # measured on its 11
 
 
+def test_missing_report_costs_a_missing_part(graded):
+    r = graded[1][NO_PDF]
+    assert lines(r) == expected_lines(r, [("Missing part of the submission", -20.0)])
+    (missing,) = [f for f in r.findings if f.code == "submission.missing_artifact"]
+    assert missing.artifact == "report" and "Report (PDF) is missing" in missing.message
+
+
+def test_notebook_instead_of_py_files(graded):
+    r = graded[1][NOTEBOOK]
+    assert lines(r) == expected_lines(r, [("Code handed in as notebooks (convert them to .py)", -5.0)])
+    (finding,) = [f for f in r.findings if f.severity.fails]
+    assert finding.code == "source.notebook" and "hw9.ipynb" in finding.message
+    assert "jupyter nbconvert --to script" in finding.fix
+
+
+def test_good_hand_in_report_pages_and_integrity(graded):
+    r = graded[1][GOOD]
+    assert r.status == "clean" and not [f for f in r.findings if f.severity.fails]
+    report = next(a for a in r.artifacts if a.name == "report")
+    assert report.status == "ok" and report.submitted_as == "hw9_report.pdf"
+    assert report.details == {"pages": 3}  # one 4x4 grid per set
+    # Real faces and blurred ones: no training copies, no mode collapse in any set.
+    integrity = {m.name: m for m in r.metrics if m.kind == "integrity"}
+    assert sorted(integrity) == ["integrity_diffusion", "integrity_finetuned", "integrity_gan"]
+    for m in integrity.values():
+        assert m.value == 0 and not m.details["collapse"]["flagged"], m
+    assert not [f for f in r.findings if f.code.startswith("integrity.")]
+
+
 def test_csv_export_matches(graded, env):
     out, results = graded
     res = grader("export", out, "--format", "csv", env=env)
@@ -237,6 +273,7 @@ def test_check_without_the_ta_files_shows_no_total(hw9, env, tmp_path):
         tmp_path / "rubric.yaml",
         count=COUNT,
         stats=tmp_path / "celeba64.npz",
+        training=tmp_path / "celeba64",
         handed_in=tmp_path / "progress_reports.csv",
         band=BAND,
     )

@@ -29,14 +29,27 @@ def test_hw3_rules_match_the_course():
     assert r.scoring.bands[0].points == [(40, 100), (100, 0)]
     assert r.late.hard
     assert r.resolve(r.metrics["fid"].stats) == ROOT / "rubrics" / "mnist.npz"
+    # Integrity on by default, against the TA's MNIST folder beside the rubric; flags only.
+    integrity = r.metrics["integrity"]
+    assert integrity.artifact == "images" and integrity.action == "flag"
+    assert r.resolve(integrity.training) == ROOT / "rubrics" / "mnist"
+    # The handout's package white list and no pretrained weights.
+    source = r.artifacts["source"]
+    assert source.forbid_pretrained and source.allowed_imports["opencv-python"] == ["cv2"]
+    assert source.allowed_imports["scikit-learn"] == ["sklearn"] and source.allowed_imports["tqdm"] == ["tqdm"]
 
 
 def test_hw9_rules_match_the_course():
     r = load_rubric(ROOT / "rubrics" / "hw9.yaml")
     sets = [a for a in r.artifacts.values() if a.kind == "image_set"]
     assert len(sets) == 3 and all(a.count == 1024 and a.size == (64, 64) and a.names is None for a in sets)
-    assert {m.backend for m in r.metrics.values()} == {"pytorch-fid"}
+    assert {m.backend for m in r.metrics.values() if m.kind == "fid"} == {"pytorch-fid"}
     assert r.late.per_day == 10 and r.late.max_days == 5
+    # A PDF report, code as .py files (no notebooks), integrity on each image set.
+    assert r.artifacts["report"].kind == "document" and r.artifacts["report"].formats == ["pdf"]
+    assert r.artifacts["source"].notebooks == "forbid" and r.artifacts["source"].code == ["*.py"]
+    integrity = {m.artifact for m in r.metrics.values() if m.kind == "integrity"}
+    assert integrity == {"gan", "diffusion", "finetuned"}
 
 
 def _errors(text: str) -> str:

@@ -1,4 +1,5 @@
-"""A report (pdf, md, txt): checked for presence and size only."""
+"""A report (pdf, md, txt, ...): present, within its size, in an asked-for format; a PDF must
+open (pypdf), and its page count is reported."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ DOCUMENT_EXTENSIONS = frozenset({".pdf", ".md", ".txt", ".docx", ".html"})
 class DocumentArtifact(ArtifactBase):
     kind: Literal["document"]
     max_bytes: int | None = Field(50 * 1024**2, gt=0)
+    # File types accepted, by extension (e.g. [pdf]); None: any document.
+    formats: list[Literal["pdf", "md", "txt", "docx", "html"]] | None = None
 
 
 class DocumentKind(ArtifactKind):
@@ -22,7 +25,9 @@ class DocumentKind(ArtifactKind):
     model = DocumentArtifact
 
     def fit(self, item, contents) -> float:
-        return 1 if not contents.is_bundle and item.suffix.lower() in DOCUMENT_EXTENSIONS else 0
+        if contents.is_bundle or item.suffix.lower() not in DOCUMENT_EXTENSIONS:
+            return 0
+        return 1.5 if item.suffix.lower() == ".pdf" else 1  # a PDF is the finished form of a report
 
     def rules(self, spec: DocumentArtifact) -> list[str]:
         rules = [f"one document ({', '.join(sorted(DOCUMENT_EXTENSIONS))})"]
@@ -33,5 +38,6 @@ class DocumentKind(ArtifactKind):
     def check(self, spec: DocumentArtifact, request: CheckRequest, result) -> CheckedArtifact:
         from grader.checks.files import check_document
 
-        findings = check_document(request.item, spec, artifact=request.name, shown=request.shown)
+        findings, details = check_document(request.item, spec, artifact=request.name, shown=request.shown)
+        result.details.update(details)
         return CheckedArtifact(result=result, findings=findings, file=request.item)

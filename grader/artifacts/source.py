@@ -1,10 +1,15 @@
-"""Source code: a zip or folder with a readme and code, and no weights or data sets (HW3)."""
+"""Source code: a zip or folder with a readme and code, and no weights or data sets (HW3).
+
+Optional rules read the code itself (parsed, never run): the packages it may import
+(`allowed_imports`), no published weights (`forbid_pretrained`), no notebooks (`notebooks:
+forbid`, HW9 wants .py files).
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from grader.artifacts.base import (
     CONTAINER_WORDS,
@@ -21,6 +26,7 @@ from grader.intake.unpack import open_container
 
 class SourceArtifact(ArtifactBase):
     kind: Literal["source"]
+    # Empty: no readme asked for.
     readme: list[str] = Field(
         default_factory=lambda: ["readme*.md", "readme*.txt", "readme*.pdf", "readme"]
     )
@@ -34,6 +40,22 @@ class SourceArtifact(ArtifactBase):
     )
     max_bytes: int | None = Field(50 * 1024**2, gt=0)
     forbid_junk: bool = True
+    # Package (as the assignment names it) -> its import names, e.g. opencv-python: [cv2];
+    # a package imported under its own name may be given with no value. None: any import.
+    # The standard library and the student's own modules are always allowed.
+    allowed_imports: dict[str, list[str]] | None = None
+    forbid_pretrained: bool = False  # flag code that loads published weights
+    notebooks: Literal["allow", "forbid"] = "allow"
+
+    @field_validator("allowed_imports", mode="before")
+    @classmethod
+    def _import_names(cls, value):
+        if not isinstance(value, dict):
+            return value
+        return {
+            str(package): [str(package)] if names is None else [names] if isinstance(names, str) else names
+            for package, names in value.items()
+        }
 
 
 class SourceKind(ArtifactKind):
@@ -59,8 +81,10 @@ class SourceKind(ArtifactKind):
         return rules
 
     def check(self, spec: SourceArtifact, request: CheckRequest, result) -> CheckedArtifact:
-        from grader.checks.source import check_source
+        from grader.checks.source import check_loose_notebook, check_source
 
+        if spec.notebooks == "forbid" and request.item.is_file() and request.item.suffix.lower() == ".ipynb":
+            return CheckedArtifact(result=result, findings=check_loose_notebook(request.shown, artifact=request.name))
         unpacked = open_container(request, flat=False, forbid_junk=spec.forbid_junk)
         checked = CheckedArtifact(result=result, findings=list(unpacked.findings))
         if not unpacked.fatal:

@@ -79,11 +79,14 @@ def check_image_file(
 
 def check_document(
     path: Path, spec: DocumentArtifact, *, artifact: str | None = None, shown: str | None = None
-) -> list[Finding]:
+) -> tuple[list[Finding], dict]:
+    """(findings, details): details has the page count of a PDF that opens."""
+    from grader.checks.pdf import PdfProblem, pdf_pages
+
     shown = shown or path.name
     size = path.stat().st_size
     if size == 0:
-        return [error("document.empty", f"{shown} is empty", artifact=artifact, path=shown)]
+        return [error("document.empty", f"{shown} is empty", artifact=artifact, path=shown)], {}
     if spec.max_bytes is not None and size > spec.max_bytes:
         return [
             error(
@@ -92,5 +95,24 @@ def check_document(
                 artifact=artifact,
                 path=shown,
             )
-        ]
-    return []
+        ], {}
+    suffix = path.suffix.lower().lstrip(".")
+    wanted = [f.lower() for f in spec.formats or []]
+    if wanted and suffix not in wanted:
+        return [
+            error(
+                "document.format",
+                f"{shown} is a .{suffix or '?'} file; the assignment asks for "
+                + " or ".join(f.upper() for f in wanted),
+                artifact=artifact,
+                path=shown,
+            )
+        ], {}
+    if suffix != "pdf":
+        return [], {}
+    try:
+        pages = pdf_pages(path)
+    except PdfProblem as problem:
+        code = "document.format" if problem.not_pdf else "document.unreadable"
+        return [error(code, f"{shown} {problem}", artifact=artifact, path=shown)], {}
+    return [], {"pages": pages}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli.options import grading_options, stats_for_rubric
+from grader.cli.options import grading_options, skipped_metrics, stats_for_rubric
 from grader.console import print_student_result
 from grader.files import IMAGE_EXTENSIONS
 from grader.intake.discover import Submission, student_id_from_name
@@ -44,8 +44,8 @@ def build_submission(paths: list[Path], id_pattern: str) -> tuple[Submission, bo
               help="Also write the student's report page here.")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write JUnit XML here (one case per rubric line and per problem) for CI.")
-def check(submission, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, as_json, html_out,
-          junit_out):
+def check(submission, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, skip_metrics, as_json,
+          html_out, junit_out):
     """Check SUBMISSION (a zip, files, or a folder) against a rubric.
 
     Exit 0: no problems; 1: the submission has problems; 2: usage or rubric error.
@@ -57,7 +57,8 @@ def check(submission, rubric_path, stats, inception_weights, device, cache_dir, 
             rubric=rubric, work_root=Path(tmp) / "work",
             assets_root=Path(tmp) / STUDENTS_DIR if html_out else None,
             stats_overrides=stats_for_rubric(stats, rubric), weights=inception_weights, device=device,
-            cache_dir=cache_dir, compute_metrics=not no_metrics, partial=partial, progress=not as_json,
+            cache_dir=cache_dir, compute_metrics=not no_metrics, skip_metrics=skipped_metrics(skip_metrics, rubric),
+            partial=partial, progress=not as_json,
             run_sampler=False,
         )
         ctx.preflight(ta_files=False)

@@ -54,6 +54,15 @@ TA_DIR_OPTION = click.option(
          "for a shipped rubric (--rubric hw3) the default is $GRADER_TA_DIR, else the current folder.")
 
 
+def skipped_metrics(values: tuple[str, ...], rubric) -> frozenset[str]:
+    """--skip-metric NAME ...: names the rubric has (a typo is a usage error, not a silent no-op)."""
+    unknown = sorted(set(values) - set(rubric.metrics))
+    if unknown:
+        raise GraderError(f"--skip-metric {', '.join(unknown)}: the rubric has no such metric "
+                          f"(it has: {', '.join(rubric.metrics) or 'none'})")
+    return frozenset(values)
+
+
 def grading_options(f):
     for decorator in reversed([
         click.option("--rubric", "rubric_path", required=True, type=click.Path(dir_okay=False),
@@ -68,6 +77,8 @@ def grading_options(f):
                      help="Feature cache folder (default $GRADER_CACHE_DIR or ~/.cache/grader)."),
         click.option("--no-metrics", is_flag=True,
                      help="Format checks only; compute none of the rubric's metrics."),
+        click.option("--skip-metric", "skip_metrics", multiple=True, metavar="NAME",
+                     help="Do not compute this metric (repeatable); lines scored on it are incomplete."),
     ]):
         f = decorator(f)
     return f

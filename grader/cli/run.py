@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from grader.batch import run_batch
-from grader.cli.options import grading_options, stats_for_rubric
+from grader.cli.options import grading_options, skipped_metrics, stats_for_rubric
 from grader.errors import GraderError
 from grader.executors import make_executor
 from grader.executors.settings import executor_options
@@ -41,8 +41,8 @@ from grader.scratch import scratch_dir
               help="Also write JUnit XML here: one suite per student, one case per rubric line and per problem.")
 @executor_options
 @click.option("--quiet", "-q", is_flag=True)
-def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, out_dir, times_csv,
-        jobs, force, only, no_sandbox, sandbox_backend, keep_work, prune, show_tracebacks, quiet,
+def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, no_metrics, skip_metrics, out_dir,
+        times_csv, jobs, force, only, no_sandbox, sandbox_backend, keep_work, prune, show_tracebacks, quiet,
         executor_settings, junit_out=None):
     """Grade every submission in SUBMISSIONS with a rubric.
 
@@ -64,6 +64,7 @@ def run(submissions, rubric_path, stats, inception_weights, device, cache_dir, n
             rubric=rubric, work_root=out_dir / "work" if keep_work else Path(tmp),
             assets_root=out_dir / STUDENTS_DIR, stats_overrides=stats_for_rubric(stats, rubric),
             weights=inception_weights, device=device, cache_dir=cache_dir, compute_metrics=not no_metrics,
+            skip_metrics=skipped_metrics(skip_metrics, rubric),
             run_sampler=not no_sandbox, sandbox_backend=sandbox_backend, progress=not quiet, keep_work=keep_work,
         )
         ctx.preflight()

@@ -30,6 +30,7 @@ class ContextSpec:
     device: str | None = None
     cache_dir: str | None = None
     compute_metrics: bool = True
+    skip_metrics: tuple[str, ...] = ()
     run_sampler: bool = True
     sandbox_backend: str | None = None
     keep_work: str | None = None  # shared folder for unpacked submissions, when kept
@@ -59,6 +60,7 @@ class ContextSpec:
             device=ctx.device,
             cache_dir=str(Path(ctx.cache_dir or default_cache_dir()).absolute()),
             compute_metrics=ctx.compute_metrics,
+            skip_metrics=tuple(sorted(ctx.skip_metrics)),
             run_sampler=ctx.run_sampler,
             sandbox_backend=ctx.sandbox_backend,
             keep_work=str(Path(ctx.work_root).absolute()) if ctx.keep_work else None,
@@ -86,6 +88,7 @@ def build_context(
         device=device or spec.device,
         cache_dir=Path(spec.cache_dir) if spec.cache_dir else None,
         compute_metrics=spec.compute_metrics,
+        skip_metrics=frozenset(spec.skip_metrics),
         run_sampler=spec.run_sampler,
         sandbox_backend=spec.sandbox_backend,
         progress=progress,

@@ -114,13 +114,25 @@ def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 20000, seed
     rows = torch.randperm(n, generator=generator)[: min(n, sample)]
     subset = vectors[rows]
     mean = subset.double().mean(0)
-    # The covariance in float32 (MKL) and the eigenvectors in float64: any orthonormal basis
-    # gives a valid bound; PCA only makes it tight.
     centred = subset - mean.float()
-    cov = (centred.T @ centred).double() / max(1, len(subset) - 1)
-    _, eigvecs = torch.linalg.eigh(cov)
-    basis = eigvecs[:, -min(dims, d) :].flip(1).float().contiguous()
+    basis = _principal_directions(centred, min(dims, d), generator)
     return _make(vectors, mean.float(), basis)
+
+
+def _principal_directions(centred: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """An orthonormal [D, k] basis of the leading principal directions, by randomized subspace
+    iteration (Halko, Martinsson & Tropp 2011): a few [n, D] x [D, k + 8] products instead of the
+    D x D covariance and its eigendecomposition, which took 20 s (D = 784) and 2-4 minutes
+    (D = 3072, face thumbnails) on a loaded 2-core CPU. Any orthonormal basis gives a valid
+    bound; the leading directions only make it tight. Orthonormalised in float64 at the end.
+    """
+    width = min(k + 8, centred.shape[1])
+    q = torch.randn(centred.shape[1], width, generator=generator)
+    for _ in range(4):
+        q, _ = torch.linalg.qr(centred.T @ (centred @ q))
+    _, _, vh = torch.linalg.svd(centred @ q, full_matrices=False)
+    directions = (q.double() @ vh.T.double())[:, :k]
+    return torch.linalg.qr(directions)[0].float().contiguous()
 
 
 def _exact_sq(index: Index, queries: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -143,7 +143,11 @@ def verify_pair(a: Signature, b: Signature, rows_a: np.ndarray, ratio: float = 0
     """For images rows_a of `a`: (nearest row in b, or -1 when the ratio test does not pass)."""
     index = build_index(as_vectors(b.thumbs), dims=min(16, len(b)))
     found, _ = nearest_two(index, as_vectors(a.thumbs[rows_a]), ratio)
-    close = found.d1 <= 0.05 * THUMB  # identical up to re-encoding (RMS <= 0.05 per pixel)
+    # Identical up to re-encoding even where `b` holds the image twice (the ratio test fails
+    # there): RMS <= 0.015 per pixel. Real MNIST digits' thumbnails, 10,000 test against 10,000
+    # training digits, are never closer than 0.293 (RMS 0.018); JPEG q75 copies are within 0.202.
+    # At RMS 0.05 (the earlier value) any two honest 5,000-digit sets shared 344-406 "copies".
+    close = found.d1 <= 0.015 * THUMB
     passed = (found.ratio < ratio) | close
     return np.where(passed, found.i1, -1)
 

@@ -157,9 +157,10 @@ class IntegrityKind(MetricKind):
             images, labels, training.histogram, spec.near_duplicate_l2, training.index()
         )
         sig = signature(names, decoded)
+        # One file per student and metric: HW9's three sets share one training set.
         sig_path = (
             signature_folder(ctx.cache_root)
-            / f"{training.key[:16]}-{student_dir_name(inputs.student_id)}.npz"
+            / f"{training.key[:16]}-{student_dir_name(name)}-{student_dir_name(inputs.student_id)}.npz"
         )
         atomic.write_with(sig_path, sig.save)
 
