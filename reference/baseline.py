@@ -66,11 +66,17 @@ def write_hw3_submission(
     num: int = 10000,
     seed: int = 0,
     *,
+    sampler: str | None = None,
+    ddim_steps: int | None = None,
+    eta: float | None = None,
+    preset: str | None = None,
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Path]:
     """Sample ``num`` images and the process grid from a DDPM checkpoint, write the three
-    HW3 files into ``out_dir``; returns {"images", "process", "source", "images_dir"}."""
+    HW3 files into ``out_dir``; returns {"images", "process", "source", "images_dir"}.
+    The sampler settings are those of ``reference.ddpm.sample_ddpm`` (by default the
+    checkpoint's preset's); the process grid always shows the 1,000 ancestral steps."""
     out_dir = Path(out_dir)
     images_dir = out_dir / "images"
     if images_dir.exists():
@@ -78,7 +84,8 @@ def write_hw3_submission(
             stale.unlink()
     process = out_dir / f"{student_id}_process.png"
     sample_ddpm(
-        checkpoint, images_dir, num, seed, grid=process, device=device, progress=progress
+        checkpoint, images_dir, num, seed, grid=process, sampler=sampler, ddim_steps=ddim_steps,
+        eta=eta, preset=preset, device=device, progress=progress,
     )
     return {
         "images": zip_images(images_dir, out_dir / f"{student_id}.zip"),
