@@ -7,6 +7,9 @@ time and CPU time, into JSON and a markdown table (the table in reference/README
     python benchmarks/reference_baselines.py dcgan   # HW9 DCGAN: train, sample 1,024, FID
     python benchmarks/reference_baselines.py grade   # `grader run` on the DDPM milestones' HW3
                                                      # submissions (rubrics/hw3.yaml + integrity)
+    python benchmarks/reference_baselines.py grids   # process grids of the last DDPM milestone
+                                                     # (seeds 0..--count-1), for
+                                                     # benchmarks/grid_error_rates.py --reference
     python benchmarks/reference_baselines.py table   # results.md from the JSON files
 
 Every command resumes where it stopped (run it again after a kill or a reboot): training
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +149,7 @@ def chunked_statistics(args, name: str, backend: str, pixels: np.ndarray, result
         say(f"{target} exists")
         return
     os.environ.update(child_env(args))
-    engine = FidEngine(backend, device="cpu", threads=args.threads, progress=False,
+    engine = FidEngine(backend, device=args.device, threads=args.threads, progress=False,
                        cache_dir=args.out / "cache",
                        weights=args.data / "inception" / "fid_inception_v3.pth")
     features, wall, cpu = [], 0.0, 0.0
@@ -195,7 +198,7 @@ def train_milestones(args, model: str, run: Path, results: Results, failed: list
                 continue
             command = ["-m", "reference", model, "train", "--data", str(args.data / MODELS[model]["data"]),
                        "--out", str(run / "train"), "--preset", args.preset, "--steps", str(step),
-                       "--device", "cpu", "--quiet", *args.train_args]
+                       "--device", args.device, "--quiet", *args.train_args]
             usage = run_timed(args, command, run / "train.log")
             results.update("segments", step, {**usage, "at": now()})
             source = run / "train" / f"ckpt_{step:07d}.pt"
@@ -245,14 +248,15 @@ def evaluate(args, model: str, run: Path, step: int, results: Results, failed: l
         return
     checkpoint = milestone_path(run, step)
     wait_for(checkpoint, failed, f"the step-{step} checkpoint")
-    row = {**row, **checkpoint_facts(checkpoint), "n": spec["num"], "backend": spec["backend"]}
+    row = {**row, **checkpoint_facts(checkpoint), "n": spec["num"], "backend": spec["backend"],
+           "load_average": round(os.getloadavg()[1], 1)}
     images = run / "samples" / f"step_{step:07d}"
     if "sample_cpu_s" not in row:
         if model == "ddpm":
             work = run / "hw3" / f"step_{step:07d}"
             command = ["-m", "reference", "ddpm", "hw3-submission", "--checkpoint", str(checkpoint),
                        "--out", str(work), "--student-id", student_id(step), "--num", str(spec["num"]),
-                       "--seed", "0", "--device", "cpu", "--quiet"]
+                       "--seed", "0", "--device", args.device, "--quiet"]
             usage = run_timed(args, command, run / "sample.log")
             if images.exists():
                 shutil.rmtree(images)
@@ -264,7 +268,7 @@ def evaluate(args, model: str, run: Path, step: int, results: Results, failed: l
             grid = run / "samples" / f"grid4x4_{step:07d}.png"
             command = ["-m", "reference", "dcgan", "sample", "--checkpoint", str(checkpoint),
                        "--output", str(images), "--num", str(spec["num"]), "--seed", "0",
-                       "--grid", str(grid), "--device", "cpu", "--quiet"]
+                       "--grid", str(grid), "--device", args.device, "--quiet"]
             usage = run_timed(args, command, run / "sample.log")
             row["grid"] = str(grid.relative_to(args.out))
         row.update({"sample_wall_s": usage["wall_s"], "sample_cpu_s": usage["cpu_s"]})
@@ -273,7 +277,7 @@ def evaluate(args, model: str, run: Path, step: int, results: Results, failed: l
     wait_for(stats, failed, spec["stats"])
     answer = run / "samples" / f"fid_{step:07d}.json"
     usage = run_timed(args, ["-m", "grader", "fid", str(images), "--stats", str(stats),
-                             "--backend", spec["backend"], "--device", "cpu",
+                             "--backend", spec["backend"], "--device", args.device,
                              "--threads", str(args.threads), "--json"],
                       run / "fid.log", stdout=answer)
     fid = json.loads(answer.read_text())
@@ -337,9 +341,17 @@ def command_grade(args) -> None:
                                       "training": str(args.data / "mnist"), "action": "flag"}
     rubric_path = grade / "hw3_with_integrity.yaml"
     write_text(rubric_path, yaml.safe_dump(rubric, sort_keys=False))
+    # Handed in on time: without a times file the files' modification times would count, and
+    # a run after the rubric's deadline would be graded as late.
+    due = datetime.fromisoformat(str(rubric["late"]["due"]))
+    times = grade / "times.csv"
+    write_text(times, "student_id,submitted_at\n" + "".join(
+        f"{folder.name},{(due - timedelta(hours=1)).isoformat()}\n"
+        for folder in sorted(submissions.iterdir())))
     results = Results(args.out, "grade")
     usage = run_timed(args, ["-m", "grader", "run", str(submissions), "--rubric", str(rubric_path),
-                             "--device", "cpu", "--no-sandbox", "--out", str(grade / "results")],
+                             "--times", str(times), "--device", args.device, "--no-sandbox",
+                             "--out", str(grade / "results")],
                       grade / "grade.log")
     results.update("run", {**usage, "at": now()})
     export = grade / "grades.csv"
@@ -347,6 +359,27 @@ def command_grade(args) -> None:
                      "--out", str(export)], grade / "grade.log")
     results.update("export", str(export.relative_to(args.out)))
     say(f"graded: see {grade / 'results'} and {export}")
+
+
+# --- process grids for the grid benchmark ---------------------------------------------------
+
+
+def command_grids(args) -> None:
+    import torch
+
+    from reference.ddpm import load_sampler, write_process_grid
+
+    torch.set_num_threads(args.threads)
+    milestones = sorted((args.out / "ddpm" / "milestones").glob("ckpt_*.pt"))
+    if not milestones:
+        sys.exit("no DDPM milestone yet: run the `ddpm` command first")
+    model, schedule = load_sampler(milestones[-1], torch.device(args.device))
+    folder = args.out / "ddpm" / "grids" / milestones[-1].stem
+    for seed in range(args.count):
+        target = folder / f"process_{seed:04d}.png"
+        if not target.exists():
+            write_process_grid(model, schedule, target, seed, device=args.device)
+            say(f"wrote {target}")
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -414,15 +447,17 @@ def command_table(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["stats", "ddpm", "dcgan", "grade", "table"])
+    parser.add_argument("command", choices=["stats", "ddpm", "dcgan", "grade", "grids", "table"])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--milestones", type=lambda s: tuple(int(x) for x in s.split(",")),
                         default=None, help="comma-separated training steps (default per model)")
+    parser.add_argument("--device", default="cpu", help="for every child: cpu, cuda, ...")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--nice", type=int, default=10)
     parser.add_argument("--no-grade", action="store_true", help="ddpm: do not run `grade` after")
+    parser.add_argument("--count", type=int, default=20, help="grids: how many")
     parser.add_argument("train_args", nargs="*", help="more `train` options, after --")
     args = parser.parse_args()
     args.out, args.data = args.out.resolve(), args.data.resolve()
@@ -436,6 +471,8 @@ def main() -> None:
         command_train(args, args.command)
     elif args.command == "grade":
         command_grade(args)
+    elif args.command == "grids":
+        command_grids(args)
     else:
         command_table(args)
 

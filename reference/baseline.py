@@ -30,12 +30,13 @@ SOURCE_README = """\
 
 ## Run (from this folder; MNIST IDX files in a local folder, nothing is downloaded)
 
-    python -m reference ddpm train --data MNIST_DIR --out checkpoints/ddpm --steps 30000 \\
-        --device cuda
+    python -m reference ddpm train --data MNIST_DIR --out checkpoints/ddpm --preset gpu \\
+        --device cuda        # or --preset cpu: a smaller U-Net that trains in hours on a CPU
     python -m reference ddpm sample --checkpoint checkpoints/ddpm --output images --num 10000 \\
         --seed 0 --grid process.png
 
-`sample` writes 00001.png ... 10000.png (RGB, 28x28) and the 8x8 process grid
+`sample` writes 00001.png ... 10000.png (RGB, 28x28; 1,000 ancestral steps for a `gpu`
+checkpoint, 50 DDIM steps for a `cpu` one) and the 8x8 process grid of the 1,000-step chain
 (rows: 8 samples; columns: x_t at t = 1000, 858, 716, 574, 432, 290, 148, 0).
 """
 
