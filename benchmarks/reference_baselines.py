@@ -20,6 +20,10 @@ Run them in the background, e.g.
     setsid nohup python benchmarks/reference_baselines.py ddpm \
         > benchmarks/out/reference_baselines/ddpm.log 2>&1 < /dev/null &
 
+Options after ``--`` go to every ``train`` command (``ddpm -- --lr 5e-4``); ``--preset``,
+``--device``, ``--milestones`` and ``--out`` select the recipe, the device, the rows and the
+folder (``--num`` fewer images per FID, for a smoke run only).
+
 Children run under ``nice -n 10`` with ``OMP_NUM_THREADS`` threads (``--threads``, default 1:
 on a shared 2-core CPU one thread per job was fastest). Training time is the checkpoint's own
 clock (the training loop's wall and process CPU seconds, carried across resumes); sampling and
@@ -248,14 +252,15 @@ def evaluate(args, model: str, run: Path, step: int, results: Results, failed: l
         return
     checkpoint = milestone_path(run, step)
     wait_for(checkpoint, failed, f"the step-{step} checkpoint")
-    row = {**row, **checkpoint_facts(checkpoint), "n": spec["num"], "backend": spec["backend"],
+    num = args.num or spec["num"]
+    row = {**row, **checkpoint_facts(checkpoint), "n": num, "backend": spec["backend"],
            "load_average": round(os.getloadavg()[1], 1)}
     images = run / "samples" / f"step_{step:07d}"
     if "sample_cpu_s" not in row:
         if model == "ddpm":
             work = run / "hw3" / f"step_{step:07d}"
             command = ["-m", "reference", "ddpm", "hw3-submission", "--checkpoint", str(checkpoint),
-                       "--out", str(work), "--student-id", student_id(step), "--num", str(spec["num"]),
+                       "--out", str(work), "--student-id", student_id(step), "--num", str(num),
                        "--seed", "0", "--device", args.device, "--quiet"]
             usage = run_timed(args, command, run / "sample.log")
             if images.exists():
@@ -267,7 +272,7 @@ def evaluate(args, model: str, run: Path, step: int, results: Results, failed: l
         else:
             grid = run / "samples" / f"grid4x4_{step:07d}.png"
             command = ["-m", "reference", "dcgan", "sample", "--checkpoint", str(checkpoint),
-                       "--output", str(images), "--num", str(spec["num"]), "--seed", "0",
+                       "--output", str(images), "--num", str(num), "--seed", "0",
                        "--grid", str(grid), "--device", args.device, "--quiet"]
             usage = run_timed(args, command, run / "sample.log")
             row["grid"] = str(grid.relative_to(args.out))
@@ -284,7 +289,7 @@ def evaluate(args, model: str, run: Path, step: int, results: Results, failed: l
     row.update({"fid": round(fid["fid"], 3), "fid_wall_s": usage["wall_s"],
                 "fid_cpu_s": usage["cpu_s"], "fid_provenance": fid["provenance"], "at": now()})
     results.update("rows", step, row)
-    say(f"{model} step {step}: FID {row['fid']:.2f} at N = {spec['num']:,}")
+    say(f"{model} step {step}: FID {row['fid']:.2f} at N = {num:,}")
 
 
 def sampler_of(checkpoint: Path) -> str:
@@ -412,8 +417,9 @@ def markdown(out: Path) -> str:
         data = json.loads(path.read_text())
         rows = data.get("rows", {})
         setup = data.get("setup", {})
+        n = next((row["n"] for row in rows.values() if "n" in row), spec["num"])
         title = (f"## {model.upper()} ({spec['course']}, preset {setup.get('preset')}, "
-                 f"FID at N = {spec['num']:,}, {spec['backend']})")
+                 f"FID at N = {n:,}, {spec['backend']})")
         lines += [title, ""]
         if model == "ddpm":
             lines += [("| steps | epochs | train wall | train CPU | sampler | sample wall "
@@ -458,8 +464,12 @@ def main() -> None:
     parser.add_argument("--nice", type=int, default=10)
     parser.add_argument("--no-grade", action="store_true", help="ddpm: do not run `grade` after")
     parser.add_argument("--count", type=int, default=20, help="grids: how many")
-    parser.add_argument("train_args", nargs="*", help="more `train` options, after --")
-    args = parser.parse_args()
+    parser.add_argument("--num", type=int, default=None,
+                        help="images per FID (default: the course's N; fewer for a smoke run)")
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.train_args = argv[split + 1 :]  # more `train` options, after --
     args.out, args.data = args.out.resolve(), args.data.resolve()
     if args.command in MODELS and args.milestones is None:
         args.milestones = MODELS[args.command]["milestones"]
