@@ -6,7 +6,11 @@ cases), laid out by torchvision's make_grid and saved as PNG; the seed of each g
 digits and the noise. Valid kinds must pass (a failure is a false fail); every defect kind must
 fail (a pass is a false pass), ideally with its own finding code.
 
-    python benchmarks/grid_error_rates.py [--n 100]
+    python benchmarks/grid_error_rates.py [--n 100] [--reference DIR]
+
+``--reference DIR`` adds an honest kind: every PNG in DIR is a process grid the reference DDPM
+drew (its reverse chain, ``python benchmarks/reference_baselines.py grids`` or ``python -m
+reference ddpm sample --num 0 --grid DIR/process_S.png --seed S``); each must pass.
 """
 
 from __future__ import annotations
@@ -122,6 +126,8 @@ def kinds(digits: np.ndarray, faces: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="grids per kind")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="a folder of process grids drawn by the reference DDPM")
     args = parser.parse_args()
 
     digits = np.concatenate(
@@ -165,7 +171,23 @@ def main() -> None:
                 f"| {name} | {args.n} | {expected or 'pass'} | {passed} | {own} | {other_only} "
                 f"| {rate} | {seen} |"
             )
+        if args.reference is not None:
+            reference_row(sorted(args.reference.glob("*.png")))
     print(f"\n{time.perf_counter() - started:.0f} s in all")
+
+
+def reference_row(paths: list[Path]) -> None:
+    """Grids a trained sampler drew: an honest set, so every failure is a false fail."""
+    failed: Counter[str] = Counter()
+    passed = 0
+    for path in paths:
+        codes = {f.code for f in check_process_grid(path, SPEC).findings if f.severity.fails}
+        passed += not codes
+        failed.update(codes)
+    seen = ", ".join(f"{c} x{k}" for c, k in failed.most_common()) or "-"
+    rate = (len(paths) - passed) / max(len(paths), 1)
+    print(f"| valid, reference DDPM grids | {len(paths)} | pass | {passed} | - | - "
+          f"| false fail {rate:.1%} | {seen} |")
 
 
 if __name__ == "__main__":

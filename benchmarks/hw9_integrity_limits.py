@@ -43,12 +43,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from grader.metrics.images import list_images, load_rgb
+
 from grader.datasets import center_crop_resize, load_image_zip
 from grader.integrity.collapse import nearest_other
 from grader.integrity.copies import PHOTO_VARIANTS, check_copies
 from grader.integrity.neighbours import as_vectors, build_index
 from grader.integrity.training import TrainingSet, prepare_submission
-from grader.metrics.images import list_images, load_rgb
 
 
 def thumbnails(faces: np.ndarray, size: int) -> np.ndarray:

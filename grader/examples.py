@@ -22,6 +22,7 @@ import yaml
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from grader.datasets import load_mnist
+from grader.errors import GraderError
 
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)  # fixed entry times: the same example gives the same bytes
 
@@ -216,6 +217,27 @@ CLASS = [
 
 EXAMPLE_DUE = datetime.fromisoformat("2026-11-30T23:59:00+08:00")
 
+REFERENCE_SAMPLES_ENV = "GRADER_REFERENCE_SAMPLES"
+
+
+def reference_samples(folder: Path, n: int) -> tuple[np.ndarray, Path | None]:
+    """The first n digits (uint8 [n, 28, 28]) a reference DDPM sampled, and its process grid.
+
+    ``folder`` is what ``python -m reference ddpm hw3-submission --out FOLDER`` writes (PNGs
+    in images/, the grid as *_process.png), or a folder of PNGs 00001.png ... (no grid then).
+    """
+    folder = Path(folder)
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    pngs = sorted(images.glob("*.png"))
+    pngs = [p for p in pngs if not p.name.endswith("_process.png")]
+    if len(pngs) < n:
+        raise GraderError(f"{images}: {len(pngs)} reference samples; the example needs {n}")
+    digits = np.stack([np.asarray(Image.open(p).convert("L")) for p in pngs[:n]])
+    if digits.shape[1:] != (28, 28):
+        raise GraderError(f"{images}: reference samples are {digits.shape[2]}x{digits.shape[1]}, not 28x28")
+    grids = sorted(folder.glob("*_process.png"))
+    return digits, grids[0] if grids else None
+
 
 def write_example_rubric(base_rubric: Path, out: Path, images: int, *, training: bool = True) -> Path:
     """The course rubric, scaled to `images` per student for a quick demo, stats and training
@@ -241,25 +263,37 @@ def write_example_rubric(base_rubric: Path, out: Path, images: int, *, training:
     return out
 
 
-def write_example_class(out_dir: Path, *, images: int, mnist_dir: Path | None, base_rubric: Path) -> dict[str, Path]:
-    """A small class covering the common problems, a times CSV and a rubric for it."""
+def write_example_class(out_dir: Path, *, images: int, mnist_dir: Path | None, base_rubric: Path,
+                        reference: Path | None = None) -> dict[str, Path]:
+    """A small class covering the common problems, a times CSV and a rubric for it.
+
+    With ``reference`` (see reference_samples), the perfect student hands in a reference
+    DDPM's samples and process grid instead of real digits: a model's FID, not the data's."""
     subs = out_dir / "submissions"
     # Each student has digits of their own while the 10,000 MNIST test digits last, so that the
     # integrity metric's class-wide screen finds no shared sets; otherwise rolled copies of one set.
     each = images + 8
     distinct = mnist_dir is not None and each * len(CLASS) <= MNIST_TEST_DIGITS
     digits = example_digits(each * len(CLASS) if distinct else images + 16, mnist_dir)
+    model_digits, model_grid = reference_samples(reference, images) if reference else (None, None)
     lines = ["student_id,submitted_at"]
+    stories = []
     for i, student in enumerate(CLASS):
         own = digits[i * each : (i + 1) * each] if distinct else np.roll(digits, -i * 7, axis=0)
-        write_hw3_submission(subs / student.student_id, student.student_id, own[:images],
+        modelled = i == 0 and model_digits is not None
+        folder = subs / student.student_id
+        write_hw3_submission(folder, student.student_id, model_digits if modelled else own[:images],
                              own[images : images + 8], **student.variant)
+        if modelled and model_grid is not None:  # the sampler's own process grid
+            (folder / f"{student.student_id}_process.png").write_bytes(model_grid.read_bytes())
         when = EXAMPLE_DUE - timedelta(hours=5) + timedelta(days=student.days_late)
         lines.append(f"{student.student_id},{when.isoformat()}")
+        stories.append(f"- {student.student_id}: {student.story}"
+                       + (" (reference DDPM samples)" if modelled else ""))
     (out_dir / "times.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rubric = write_example_rubric(base_rubric, out_dir / "rubric.yaml", images, training=mnist_dir is not None)
     if mnist_dir is not None:
         write_training_digits(out_dir / "mnist", mnist_dir)
-    stories = "\n".join(f"- {s.student_id}: {s.story}" for s in CLASS)
+    stories = "\n".join(stories)
     (out_dir / "README.md").write_text(f"# Example class\n\n{stories}\n", encoding="utf-8")
     return {"submissions": subs, "times": out_dir / "times.csv", "rubric": rubric}

@@ -1,9 +1,9 @@
 """``python -m reference``: train, sample and evaluate the reference models.
 
-    python -m reference ddpm train --data MNIST_DIR --out CKPT_DIR [--steps N] [--width W]
+    python -m reference ddpm train --data MNIST_DIR --out CKPT_DIR [--preset cpu|gpu] [--steps N]
     python -m reference ddpm sample --checkpoint CKPT --output DIR --num N --seed S [--grid P]
     python -m reference ddpm hw3-submission --checkpoint CKPT --out DIR --student-id ID
-    python -m reference dcgan train --data FACES.zip|FOLDER|MNIST_DIR --out CKPT_DIR
+    python -m reference dcgan train --data FACES.zip|FOLDER|MNIST_DIR --out CKPT_DIR [--preset cpu]
     python -m reference dcgan sample --checkpoint CKPT --output DIR --num N --seed S [--grid P]
     python -m reference classifier train --data MNIST_DIR --out CKPT_DIR [--export W.pt]
     python -m reference classifier eval --data MNIST_DIR [--weights W.pt]
@@ -19,6 +19,7 @@ import click
 import torch
 
 from grader.errors import GraderError
+from reference.presets import DCGAN_TRAIN, DDPM_TRAIN, DEFAULT, NAMES, resolve
 
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -65,30 +66,52 @@ def ddpm() -> None:
     """DDPM on MNIST 28x28 (linear betas 1e-4..0.02, T=1000)."""
 
 
+def _preset_option(f):
+    return click.option(
+        "--preset", type=click.Choice(NAMES), default=None,
+        help=f"named settings (default {DEFAULT}); options given override them",
+    )(f)
+
+
+def _sampler_options(f):
+    f = click.option("--eta", type=click.FloatRange(0, 1), default=None,
+                     help="DDIM noise: 0 deterministic (preset: 0)")(f)
+    f = click.option("--ddim-steps", type=click.IntRange(1), default=None,
+                     help="DDIM network calls (preset: 50)")(f)
+    return click.option(
+        "--sampler", type=click.Choice(["ddpm", "ddim"]), default=None,
+        help="ddpm: T ancestral steps; ddim: --ddim-steps steps [default: the preset's, else "
+             "the checkpoint's preset's]",
+    )(f)
+
+
 @ddpm.command("train")
 @click.option("--data", type=EXISTING, required=True, help="MNIST IDX folder")
 @click.option("--out", type=PATH, required=True, help="checkpoint folder (resumes from it)")
-@click.option("--steps", default=30000, show_default=True, help="total optimizer steps")
-@click.option("--width", default=64, show_default=True, help="U-Net base channels")
-@click.option("--blocks", default=2, show_default=True, help="residual blocks per level")
-@click.option("--batch-size", default=128, show_default=True)
-@click.option("--lr", default=2e-4, show_default=True)
+@_preset_option
+@click.option("--steps", type=int, default=None, help="total optimizer steps [gpu: 30000]")
+@click.option("--width", type=int, default=None, help="U-Net base channels [gpu: 64]")
+@click.option("--blocks", type=int, default=None, help="residual blocks per level [gpu: 2]")
+@click.option("--attention/--no-attention", default=None,
+              help="self-attention at 7x7 [gpu: on]")
+@click.option("--batch-size", type=int, default=None, help="[gpu: 128]")
+@click.option("--lr", type=float, default=None, help="[gpu: 2e-4]")
+@click.option("--ema-decay", type=float, default=None, help="[gpu: 0.9995]")
 @click.option("--timesteps", default=1000, show_default=True, help="diffusion steps T")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--save-every", default=1000, show_default=True)
+@click.option("--save-every", type=int, default=None, help="[gpu: 1000]")
 @click.option("--limit", type=int, default=None, help="use only the first N training images")
 @_device_option
 @_quiet_option
-def ddpm_train(data, out, steps, width, blocks, batch_size, lr, timesteps, seed, save_every,
-               limit, device, quiet):
+def ddpm_train(data, out, preset, timesteps, seed, limit, device, quiet, **given):
     """Train the DDPM (resumes from the latest checkpoint in --out)."""
     from reference.ddpm import train_ddpm
 
+    settings = resolve(DDPM_TRAIN, preset, given)
     _fast_gpu_training(device)
     _print(train_ddpm(
-        data, out, steps=steps, width=width, blocks=blocks, batch_size=batch_size, lr=lr,
-        timesteps=timesteps, seed=seed, device=device, save_every=save_every, limit=limit,
-        progress=not quiet,
+        data, out, **settings, timesteps=timesteps, seed=seed, device=device, limit=limit,
+        preset=preset or DEFAULT, progress=not quiet,
     ))
 
 
@@ -97,18 +120,23 @@ def ddpm_train(data, out, steps, width, blocks, batch_size, lr, timesteps, seed,
 @click.option("--output", type=PATH, required=True, help="folder for 00001.png ...")
 @click.option("--num", default=10000, show_default=True, help="number of images")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--grid", type=PATH, default=None, help="also write the 8x8 process grid PNG")
+@click.option("--grid", type=PATH, default=None,
+              help="also write the 8x8 process grid PNG (always T ancestral steps)")
 @click.option("--grid-padding", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--batch-size", default=500, show_default=True)
+@_preset_option
+@_sampler_options
 @_device_option
 @_quiet_option
-def ddpm_sample(checkpoint, output, num, seed, grid, grid_padding, batch_size, device, quiet):
+def ddpm_sample(checkpoint, output, num, seed, grid, grid_padding, batch_size, preset, sampler,
+                ddim_steps, eta, device, quiet):
     """Write NUM RGB 28x28 PNGs (and optionally the process grid)."""
     from reference.ddpm import sample_ddpm
 
     _print(sample_ddpm(
         checkpoint, output, num, seed, grid=grid, grid_padding=grid_padding,
-        batch_size=batch_size, device=device, progress=not quiet,
+        batch_size=batch_size, sampler=sampler, ddim_steps=ddim_steps, eta=eta, preset=preset,
+        device=device, progress=not quiet,
     ))
 
 
@@ -118,14 +146,18 @@ def ddpm_sample(checkpoint, output, num, seed, grid, grid_padding, batch_size, d
 @click.option("--student-id", required=True)
 @click.option("--num", default=10000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@_preset_option
+@_sampler_options
 @_device_option
 @_quiet_option
-def ddpm_hw3_submission(checkpoint, out, student_id, num, seed, device, quiet):
+def ddpm_hw3_submission(checkpoint, out, student_id, num, seed, preset, sampler, ddim_steps, eta,
+                        device, quiet):
     """Write a full HW3 submission: <id>.zip, <id>_process.png, <id>_source.zip."""
     from reference.baseline import write_hw3_submission
 
     _print(write_hw3_submission(
-        checkpoint, out, student_id, num, seed, device=device, progress=not quiet
+        checkpoint, out, student_id, num, seed, sampler=sampler, ddim_steps=ddim_steps, eta=eta,
+        preset=preset, device=device, progress=not quiet,
     ))
 
 
@@ -137,23 +169,24 @@ def dcgan() -> None:
 @dcgan.command("train")
 @click.option("--data", type=EXISTING, required=True, help="faces zip/folder or MNIST folder")
 @click.option("--out", type=PATH, required=True, help="checkpoint folder (resumes from it)")
-@click.option("--steps", default=8000, show_default=True)
-@click.option("--width", default=64, show_default=True, help="ngf = ndf")
-@click.option("--batch-size", default=128, show_default=True)
-@click.option("--lr", default=2e-4, show_default=True)
+@_preset_option
+@click.option("--steps", type=int, default=None, help="[gpu: 8000]")
+@click.option("--width", type=int, default=None, help="ngf = ndf [gpu: 64]")
+@click.option("--batch-size", type=int, default=None, help="[gpu: 128]")
+@click.option("--lr", type=float, default=None, help="[gpu: 2e-4]")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--save-every", default=1000, show_default=True)
+@click.option("--save-every", type=int, default=None, help="[gpu: 1000]")
 @click.option("--limit", type=int, default=None, help="use only the first N training images")
 @_device_option
 @_quiet_option
-def dcgan_train(data, out, steps, width, batch_size, lr, seed, save_every, limit, device, quiet):
+def dcgan_train(data, out, preset, seed, limit, device, quiet, **given):
     """Train the DCGAN; writes loss.png with both losses."""
     from reference.dcgan import train_dcgan
 
+    settings = resolve(DCGAN_TRAIN, preset, given)
     _fast_gpu_training(device)
     _print(train_dcgan(
-        data, out, steps=steps, width=width, batch_size=batch_size, lr=lr, seed=seed,
-        device=device, save_every=save_every, limit=limit, progress=not quiet,
+        data, out, **settings, seed=seed, device=device, limit=limit, progress=not quiet,
     ))
 
 

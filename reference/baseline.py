@@ -30,12 +30,13 @@ SOURCE_README = """\
 
 ## Run (from this folder; MNIST IDX files in a local folder, nothing is downloaded)
 
-    python -m reference ddpm train --data MNIST_DIR --out checkpoints/ddpm --steps 30000 \\
-        --device cuda
+    python -m reference ddpm train --data MNIST_DIR --out checkpoints/ddpm --preset gpu \\
+        --device cuda        # or --preset cpu: a smaller U-Net that trains in hours on a CPU
     python -m reference ddpm sample --checkpoint checkpoints/ddpm --output images --num 10000 \\
         --seed 0 --grid process.png
 
-`sample` writes 00001.png ... 10000.png (RGB, 28x28) and the 8x8 process grid
+`sample` writes 00001.png ... 10000.png (RGB, 28x28; 1,000 ancestral steps for a `gpu`
+checkpoint, 50 DDIM steps for a `cpu` one) and the 8x8 process grid of the 1,000-step chain
 (rows: 8 samples; columns: x_t at t = 1000, 858, 716, 574, 432, 290, 148, 0).
 """
 
@@ -66,11 +67,17 @@ def write_hw3_submission(
     num: int = 10000,
     seed: int = 0,
     *,
+    sampler: str | None = None,
+    ddim_steps: int | None = None,
+    eta: float | None = None,
+    preset: str | None = None,
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Path]:
     """Sample ``num`` images and the process grid from a DDPM checkpoint, write the three
-    HW3 files into ``out_dir``; returns {"images", "process", "source", "images_dir"}."""
+    HW3 files into ``out_dir``; returns {"images", "process", "source", "images_dir"}.
+    The sampler settings are those of ``reference.ddpm.sample_ddpm`` (by default the
+    checkpoint's preset's); the process grid always shows the 1,000 ancestral steps."""
     out_dir = Path(out_dir)
     images_dir = out_dir / "images"
     if images_dir.exists():
@@ -78,7 +85,8 @@ def write_hw3_submission(
             stale.unlink()
     process = out_dir / f"{student_id}_process.png"
     sample_ddpm(
-        checkpoint, images_dir, num, seed, grid=process, device=device, progress=progress
+        checkpoint, images_dir, num, seed, grid=process, sampler=sampler, ddim_steps=ddim_steps,
+        eta=eta, preset=preset, device=device, progress=progress,
     )
     return {
         "images": zip_images(images_dir, out_dir / f"{student_id}.zip"),

@@ -16,6 +16,7 @@ from reference.images import save_grid, to_uint8, write_pngs
 from reference.plots import plot_losses
 from reference.training import (
     BatchOrder,
+    TrainingClock,
     latest_checkpoint,
     load_checkpoint,
     resolve_device,
@@ -131,10 +132,12 @@ def train_dcgan(
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
     rng = torch.Generator().manual_seed(seed)
     parts = {"generator": generator_net, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d}
-    step, curves = resume_training(out, KIND, config, parts, rng, {"generator": [], "discriminator": []})
+    clock = TrainingClock()
+    step, curves = resume_training(out, KIND, config, parts, rng,
+                                   {"generator": [], "discriminator": []}, clock)
 
     def snapshot() -> dict:
-        return training_state(KIND, config, step, curves, parts, rng)
+        return training_state(KIND, config, step, curves, parts, rng, clock)
 
     bce = nn.BCELoss()
     real_label = torch.ones(batch_size, device=dev)

@@ -7,6 +7,7 @@ abar_t = prod_{s<=t} (1 - beta_s). Tensors are indexed with t - 1.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import torch
@@ -18,8 +19,10 @@ from grader.errors import GraderError
 from reference.data import load_training_images, to_unit_range
 from reference.images import save_grid, to_uint8, write_pngs
 from reference.plots import plot_losses
+from reference.presets import ddpm_sampling
 from reference.training import (
     BatchOrder,
+    TrainingClock,
     latest_checkpoint,
     load_checkpoint,
     resolve_device,
@@ -44,6 +47,7 @@ class LinearSchedule:
         previous = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
         self.betas = betas.float()
         self.alpha_bars = alpha_bars.float()
+        self.alpha_bars64 = alpha_bars  # DDIM's coefficients, computed as Python floats
         # From float64: 1 - abar_t in float32 would lose ~2e-4 relative precision at small t.
         self.sqrt_alpha_bars = alpha_bars.sqrt().float()
         self.sqrt_one_minus_alpha_bars = (1 - alpha_bars).sqrt().float()
@@ -125,8 +129,56 @@ def generate(
     return x.clamp(-1, 1).cpu(), snapshots
 
 
+def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
+    """``steps`` timesteps from T down to 1, evenly spaced (rounded): the DDIM chain visits
+    x_T, ..., x_1 and then x_0. For T = 1000 and 50 steps: 1000, 980, 960, ..., 21, 1."""
+    if not 1 <= steps <= timesteps:
+        raise GraderError(f"DDIM steps must be between 1 and T = {timesteps}, got {steps}")
+    if steps == 1:
+        return [timesteps]
+    return sorted({round(timesteps - k * (timesteps - 1) / (steps - 1)) for k in range(steps)},
+                  reverse=True)
+
+
+@torch.no_grad()
+def generate_ddim(
+    model: nn.Module,
+    schedule: LinearSchedule,
+    num: int,
+    generator: torch.Generator,
+    device: torch.device,
+    steps: int = 50,
+    eta: float = 0.0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """DDIM (Song et al. 2021) on the trained DDPM: x_0 from ``steps`` network calls.
+
+    Each step predicts x_0 from eps (clipped to [-1, 1]) and moves to the next visited
+    timestep s < t: x_s = sqrt(abar_s) x0 + sqrt(1 - abar_s - sigma^2) eps + sigma z, with
+    sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s) and abar_0 = 1.
+    eta = 0 is deterministic given x_T; eta = 1 draws fresh noise like the DDPM posterior.
+    Noise is drawn on the CPU from ``generator``.
+    """
+    shape = (num, 1, 28, 28)
+    x = torch.randn(shape, generator=generator).to(device)
+    visited = ddim_timesteps(schedule.timesteps, steps)
+    for t, s in tqdm(list(zip(visited, visited[1:] + [0])), desc="ddim", leave=False,
+                     disable=not progress):
+        eps = model(x, torch.full((num,), t, device=device, dtype=torch.long))
+        abar_t = schedule.alpha_bars64[t - 1].item()
+        abar_s = schedule.alpha_bars64[s - 1].item() if s > 0 else 1.0
+        x0 = ((x - math.sqrt(1 - abar_t) * eps) / math.sqrt(abar_t)).clamp(-1, 1)
+        sigma = eta * math.sqrt((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s))
+        x = math.sqrt(abar_s) * x0 + math.sqrt(max(1 - abar_s - sigma**2, 0.0)) * eps
+        if eta > 0 and s > 0:
+            x = x + sigma * torch.randn(shape, generator=generator).to(device)
+    return x.clamp(-1, 1).cpu()
+
+
 def build_model(config: dict) -> UNet:
-    return UNet(width=config["width"], blocks=config["blocks"])
+    # checkpoints made before the attention switch have no key: they had attention
+    return UNet(width=config["width"], blocks=config["blocks"],
+                attention=config.get("attention", True))
 
 
 def schedule_of(config: dict) -> LinearSchedule:
@@ -145,6 +197,7 @@ def train_ddpm(
     steps: int = 30000,
     width: int = 64,
     blocks: int = 2,
+    attention: bool = True,
     batch_size: int = 128,
     lr: float = 2e-4,
     timesteps: int = 1000,
@@ -153,9 +206,13 @@ def train_ddpm(
     device: str = "auto",
     save_every: int = 1000,
     limit: int | None = None,
+    preset: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume from the latest checkpoint in ``out``) up to ``steps`` steps."""
+    """Train (or resume from the latest checkpoint in ``out``) up to ``steps`` steps.
+
+    ``preset`` is recorded in the checkpoint (the name of the settings used, e.g. "cpu"):
+    sampling then defaults to that preset's sampler."""
     out = Path(out)
     dev = resolve_device(device)
     images = load_training_images(data, limit)
@@ -163,10 +220,10 @@ def train_ddpm(
         shape = "x".join(map(str, images.shape[1:]))
         raise GraderError(f"the reference DDPM trains on 1x28x28 MNIST digits; {data} has {shape}")
     config = {
-        "width": width, "blocks": blocks, "timesteps": timesteps,
+        "width": width, "blocks": blocks, "attention": attention, "timesteps": timesteps,
         "beta_start": 1e-4, "beta_end": 0.02,
         "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "seed": seed,
-        "num_images": len(images),
+        "num_images": len(images), "preset": preset,
     }
     schedule = schedule_of(config).to(dev)
     order = BatchOrder(len(images), batch_size, seed)
@@ -177,10 +234,12 @@ def train_ddpm(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     parts = {"model": model, "ema": ema, "optimizer": optimizer}
-    step, losses = resume_training(out, KIND, config, parts, generator, [])
+    clock = TrainingClock()
+    step, losses = resume_training(out, KIND, config, parts, generator, [], clock,
+                                   defaults={"attention": True, "preset": None})
 
     def snapshot() -> dict:
-        return training_state(KIND, config, step, losses, parts, generator)
+        return training_state(KIND, config, step, losses, parts, generator, clock)
 
     model.train()
     bar = tqdm(total=steps, initial=step, desc="ddpm", disable=not progress)
@@ -220,10 +279,18 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> Non
 
 def load_sampler(checkpoint: Path | str, device: torch.device) -> tuple[nn.Module, LinearSchedule]:
     """The EMA network of a DDPM checkpoint (file or training folder) and its schedule."""
+    model, schedule, _ = _load_sampler(checkpoint, device)
+    return model, schedule
+
+
+def _load_sampler(checkpoint: Path | str, device: torch.device):
     state = load_checkpoint(checkpoint, KIND)
     model = build_model(state["config"])
     model.load_state_dict(state["ema"])
-    return model.to(device).eval(), schedule_of(state["config"]).to(device)
+    return model.to(device).eval(), schedule_of(state["config"]).to(device), state["config"]
+
+
+SAMPLERS = ("ddpm", "ddim")
 
 
 def sample_ddpm(
@@ -235,16 +302,29 @@ def sample_ddpm(
     grid: Path | str | None = None,
     grid_padding: int = 2,
     batch_size: int = 500,
+    sampler: str | None = None,
+    ddim_steps: int | None = None,
+    eta: float | None = None,
+    preset: str | None = None,
     device: str = "auto",
     progress: bool = True,
 ) -> dict:
     """Write ``num`` RGB 28x28 PNGs 00001.png... to ``output``; optionally the process grid.
 
+    ``sampler`` "ddpm" runs the T-step ancestral chain, "ddim" ``ddim_steps`` DDIM steps with
+    ``eta``; what is not given comes from ``preset``, else from the preset the checkpoint was
+    trained with (see reference.presets). The process grid always shows the ancestral chain.
     Batch b draws its noise from a generator seeded with (seed, b), so the same seed and
     batch size give the same images (byte-identical PNGs on the CPU).
     """
     dev = resolve_device(device)
-    model, schedule = load_sampler(checkpoint, dev)
+    model, schedule, config = _load_sampler(checkpoint, dev)
+    settings = ddpm_sampling(config.get("preset"), preset,
+                             {"sampler": sampler, "ddim_steps": ddim_steps, "eta": eta})
+    if settings["sampler"] not in SAMPLERS:
+        raise GraderError(f"unknown sampler {settings['sampler']!r}; choose ddpm or ddim")
+    if settings["sampler"] == "ddim":
+        ddim_timesteps(schedule.timesteps, settings["ddim_steps"])  # validates the count
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -252,15 +332,26 @@ def sample_ddpm(
     for batch_index, start in enumerate(range(0, num, batch_size)):
         count = min(batch_size, num - start)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + batch_index)
-        images, _ = generate(model, schedule, count, generator, dev, progress=progress)
+        if settings["sampler"] == "ddim":
+            images = generate_ddim(model, schedule, count, generator, dev,
+                                   settings["ddim_steps"], settings["eta"], progress=progress)
+        else:
+            images, _ = generate(model, schedule, count, generator, dev, progress=progress)
         write_pngs(to_uint8(images), output, first_index=start + 1)
         written += count
         bar.update(count)
     bar.close()
-    result = {"images": str(output), "count": written}
+    result = {"images": str(output), "count": written,
+              "sampler": describe_sampler(settings, schedule.timesteps)}
     if grid is not None:
         result["grid"] = str(write_process_grid(model, schedule, grid, seed, grid_padding, dev))
     return result
+
+
+def describe_sampler(settings: dict, timesteps: int) -> str:
+    if settings["sampler"] == "ddim":
+        return f"ddim, {settings['ddim_steps']} steps, eta {settings['eta']:g}"
+    return f"ddpm ancestral, {timesteps} steps"
 
 
 def process_tiles(

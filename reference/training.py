@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import torch
@@ -128,22 +129,48 @@ def check_same_config(saved: dict, wanted: dict, path: Path) -> None:
         raise GraderError(f"cannot resume from {path}: {detail}; use a new --out folder")
 
 
+class TrainingClock:
+    """Wall-clock and CPU seconds (this process, all threads) spent training, carried across
+    resumes in the checkpoints: a checkpoint's clock is the cost of reaching its step, not
+    counting work lost after the last save of an interrupted run."""
+
+    def __init__(self) -> None:
+        self.restart({})
+
+    def restart(self, saved: dict) -> None:
+        self._wall, self._cpu = saved.get("wall_s", 0.0), saved.get("cpu_s", 0.0)
+        self._wall_start, self._cpu_start = time.perf_counter(), time.process_time()
+
+    def state(self) -> dict:
+        return {"wall_s": self._wall + time.perf_counter() - self._wall_start,
+                "cpu_s": self._cpu + time.process_time() - self._cpu_start}
+
+
 def resume_training(out: Path | str, kind: str, config: dict, parts: dict, generator: torch.Generator,
-                    losses):
+                    losses, clock: TrainingClock | None = None, defaults: dict | None = None):
     """Load the newest checkpoint in `out` into `parts` (modules and optimizers by name) and
-    the RNG; returns (step, losses) to continue from, or (0, losses) for a fresh start."""
+    the RNG (and `clock`); returns (step, losses) to continue from, or (0, losses) for a fresh
+    start. `defaults` are the values of config keys that older checkpoints do not record."""
     resume = latest_checkpoint(out)
     if resume is None:
+        if clock is not None:
+            clock.restart({})
         return 0, losses
     state = load_checkpoint(resume, kind)
-    check_same_config(state["config"], config, resume)
+    check_same_config({**(defaults or {}), **state["config"]}, config, resume)
     for name, part in parts.items():
         part.load_state_dict(state[name])
     restore_rng(state["rng"], generator)
+    if clock is not None:
+        clock.restart(state.get("clock", {}))
     return state["step"], state["losses"]
 
 
-def training_state(kind: str, config: dict, step: int, losses, parts: dict, generator: torch.Generator) -> dict:
+def training_state(kind: str, config: dict, step: int, losses, parts: dict, generator: torch.Generator,
+                   clock: TrainingClock | None = None) -> dict:
     """Everything a resumed run needs, as saved by save_checkpoint."""
-    return {"kind": kind, "config": config, "step": step, "losses": losses,
-            **{name: part.state_dict() for name, part in parts.items()}, "rng": rng_state(generator)}
+    state = {"kind": kind, "config": config, "step": step, "losses": losses,
+             **{name: part.state_dict() for name, part in parts.items()}, "rng": rng_state(generator)}
+    if clock is not None:
+        state["clock"] = clock.state()
+    return state

@@ -83,9 +83,11 @@ class Upsample(nn.Module):
 
 class UNet(nn.Module):
     """eps_theta(x_t, t): channel widths width * (1, 2, 2) at 28, 14 and 7 pixels,
-    self-attention at 7x7, t given as the integer timestep 1..T."""
+    self-attention at 7x7 (unless ``attention`` is False), t given as the integer timestep
+    1..T."""
 
-    def __init__(self, width: int = 64, channels: int = 1, mults=(1, 2, 2), blocks: int = 2):
+    def __init__(self, width: int = 64, channels: int = 1, mults=(1, 2, 2), blocks: int = 2,
+                 attention: bool = True):
         super().__init__()
         self.width = width
         temb_dim = 4 * width
@@ -99,20 +101,25 @@ class UNet(nn.Module):
         skips, ch = [width], width
         for level, mult in enumerate(mults):
             for _ in range(blocks):
-                self.down.append(Stage(ch, width * mult, temb_dim, attention=level == last))
+                at_7x7 = attention and level == last
+                self.down.append(Stage(ch, width * mult, temb_dim, attention=at_7x7))
                 ch = width * mult
                 skips.append(ch)
             if level != last:
                 self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
                 skips.append(ch)
 
-        self.mid = nn.ModuleList([Stage(ch, ch, temb_dim, True), Stage(ch, ch, temb_dim, False)])
+        self.mid = nn.ModuleList(
+            [Stage(ch, ch, temb_dim, attention), Stage(ch, ch, temb_dim, False)]
+        )
 
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(mults))):
             for _ in range(blocks + 1):
                 cin = ch + skips.pop()
-                self.up.append(Stage(cin, width * mult, temb_dim, attention=level == last))
+                self.up.append(
+                    Stage(cin, width * mult, temb_dim, attention=attention and level == last)
+                )
                 ch = width * mult
             if level != 0:
                 self.up.append(Upsample(ch))

@@ -29,12 +29,18 @@ from reference.data import load_faces
 from reference.dcgan import Discriminator, Generator, sample_dcgan, train_dcgan
 from reference.ddpm import (
     LinearSchedule,
+    build_model,
+    ddim_timesteps,
+    generate,
+    generate_ddim,
     load_sampler,
     process_tiles,
     process_timesteps,
+    sample_ddpm,
     train_ddpm,
 )
 from reference.images import save_grid
+from reference.presets import DCGAN_TRAIN, DDPM_SAMPLE, DDPM_TRAIN
 from reference.training import latest_checkpoint, load_checkpoint
 from reference.unet import UNet
 
@@ -367,3 +373,193 @@ def test_hw3_submission_round_trip(tiny_ddpm, tmp_path):
                                  device="cpu", progress=False)
     for key in ("images", "process", "source"):
         assert again[key].read_bytes() == paths[key].read_bytes()
+
+
+# --- the DDIM sampler ---------------------------------------------------------------------
+
+
+def test_ddim_timesteps():
+    fifty = ddim_timesteps(1000, 50)
+    assert len(fifty) == 50 and fifty[0] == 1000 and fifty[-1] == 1
+    assert fifty == sorted(set(fifty), reverse=True)
+    assert fifty[:3] == [1000, 980, 959]
+    assert ddim_timesteps(1000, 1000) == list(range(1000, 0, -1))
+    assert ddim_timesteps(40, 1) == [40]
+    for bad in (0, 41):
+        with pytest.raises(GraderError, match="DDIM steps"):
+            ddim_timesteps(40, bad)
+
+
+class GaussianOracle(torch.nn.Module):
+    """The exact noise predictor for data ~ N(0, s^2) per pixel: E[eps | x_t] =
+    sqrt(1 - abar_t) x_t / (abar_t s^2 + 1 - abar_t). A correct sampler turns N(0, 1) noise
+    into N(0, s^2) images with it."""
+
+    def __init__(self, schedule: LinearSchedule, s: float):
+        super().__init__()
+        self.abar, self.s2 = schedule.alpha_bars.double(), s * s
+
+    def forward(self, x, t):
+        abar = self.abar[t - 1].view(-1, 1, 1, 1)
+        return ((1 - abar).sqrt() * x.double() / (abar * self.s2 + 1 - abar)).float()
+
+
+def _ddim_gain(abar: list[float], s2: float, visited: list[int]) -> float:
+    """With the oracle, x0 and eps are multiples of x_t, so eta-0 DDIM multiplies x_T by a
+    number: the product over steps of sqrt(abar_s) c_t + sqrt(1 - abar_s) d_t (DDIM eq. 12)."""
+    gain = 1.0
+    for t, s in zip(visited, [*visited[1:], 0]):
+        a, b = abar[t - 1], (abar[s - 1] if s else 1.0)
+        d = math.sqrt(1 - a) / (a * s2 + 1 - a)  # eps = d x_t
+        c = (1 - math.sqrt(1 - a) * d) / math.sqrt(a)  # x0 = c x_t
+        gain *= math.sqrt(b) * c + math.sqrt(1 - b) * d
+    return gain
+
+
+@pytest.mark.parametrize("steps", [20, 50])
+def test_ddim_eta0_is_the_ddim_update(steps):
+    """Few DDIM steps shrink a narrow Gaussian (50 steps: std 0.2745 for 0.3): the sampler
+    must give exactly DDIM's map, x_0 = gain * x_T, pixel by pixel."""
+    schedule = LinearSchedule()
+    images = generate_ddim(GaussianOracle(schedule, 0.3), schedule, 4,
+                           torch.Generator().manual_seed(0), torch.device("cpu"), steps, 0.0)
+    x_t = torch.randn((4, 1, 28, 28), generator=torch.Generator().manual_seed(0))
+    gain = _ddim_gain(schedule.alpha_bars.double().tolist(), 0.09, ddim_timesteps(1000, steps))
+    assert 0.2 < gain < 0.3
+    torch.testing.assert_close(images, (gain * x_t).clamp(-1, 1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sampler", ["ddim eta 0", "ddim eta 1", "ddpm"])
+def test_samplers_reach_the_data_distribution_of_an_oracle(sampler):
+    """With all 1,000 steps every sampler turns N(0, 1) noise into N(0, 0.3^2) images."""
+    schedule = LinearSchedule()
+    oracle = GaussianOracle(schedule, 0.3)  # |x| > 1 is 3.3 sigma: clipping barely matters
+    generator = torch.Generator().manual_seed(0)
+    if sampler == "ddpm":
+        images, _ = generate(oracle, schedule, 32, generator, torch.device("cpu"))
+    else:
+        eta = float(sampler[-1])
+        images = generate_ddim(oracle, schedule, 32, generator, torch.device("cpu"), 1000, eta)
+    assert images.shape == (32, 1, 28, 28)
+    assert abs(images.double().std().item() - 0.3) < 0.01  # 25,088 pixels
+    assert abs(images.double().mean().item()) < 0.01
+
+
+def test_ddim_eta0_is_a_deterministic_map_of_the_initial_noise():
+    schedule = LinearSchedule(40)
+    model = UNet(width=8, blocks=1).eval()
+    runs = [generate_ddim(model, schedule, 3, torch.Generator().manual_seed(seed),
+                          torch.device("cpu"), 10, 0.0) for seed in (5, 5, 6)]
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+    noisy = [generate_ddim(model, schedule, 3, torch.Generator().manual_seed(5),
+                           torch.device("cpu"), 10, eta) for eta in (0.0, 1.0)]
+    assert not torch.equal(noisy[0], noisy[1])
+
+
+# --- presets ------------------------------------------------------------------------------
+
+
+def test_presets_keep_the_gpu_recipe_and_name_a_smaller_cpu_one():
+    assert DDPM_TRAIN["gpu"] == {"steps": 30000, "width": 64, "blocks": 2, "attention": True,
+                                 "batch_size": 128, "lr": 2e-4, "ema_decay": 0.9995,
+                                 "save_every": 1000}
+    assert DDPM_SAMPLE["gpu"]["sampler"] == "ddpm" and DDPM_SAMPLE["cpu"]["sampler"] == "ddim"
+    assert DCGAN_TRAIN["gpu"] == {"steps": 8000, "width": 64, "batch_size": 128, "lr": 2e-4,
+                                  "save_every": 1000}
+    assert DDPM_TRAIN["cpu"]["width"] < DDPM_TRAIN["gpu"]["width"]
+    assert DCGAN_TRAIN["cpu"]["width"] < DCGAN_TRAIN["gpu"]["width"]
+
+
+def test_unet_without_attention_and_old_checkpoints_keep_it():
+    with_attention, without = UNet(width=8, blocks=1), UNet(width=8, blocks=1, attention=False)
+    names = {type(m).__name__ for m in without.modules()}
+    assert "SelfAttention" not in names
+    assert sum(p.numel() for p in without.parameters()) < sum(
+        p.numel() for p in with_attention.parameters())
+    legacy = build_model({"width": 8, "blocks": 1})  # a checkpoint from before the switch
+    assert legacy.state_dict().keys() == with_attention.state_dict().keys()
+
+
+def _cli(args):
+    result = CliRunner().invoke(reference_cli, [*args, "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+TINY_CLI = ["--width", "8", "--blocks", "1", "--batch-size", "16", "--limit", "256",
+            "--timesteps", "40"]
+
+
+def test_cpu_preset_trains_resumes_and_samples_with_ddim(mnist_dir, tmp_path):
+    out = tmp_path / "ddpm"
+    base = ["ddpm", "train", "--data", str(mnist_dir), "--out", str(out), "--preset", "cpu",
+            *TINY_CLI]
+    _cli([*base, "--steps", "2"])
+    first = load_checkpoint(out, "ddpm")
+    config = first["config"]
+    assert config["preset"] == "cpu"
+    cpu = DDPM_TRAIN["cpu"]
+    assert (config["lr"], config["ema_decay"]) == (cpu["lr"], cpu["ema_decay"])
+    assert config["width"] == 8 and config["attention"] is cpu["attention"]
+    assert first["clock"]["cpu_s"] > 0 and first["clock"]["wall_s"] > 0
+
+    _cli([*base, "--steps", "4"])  # resumes with the same preset
+    resumed = load_checkpoint(out, "ddpm")
+    assert resumed["step"] == 4 and [s for s, _ in resumed["losses"]] == [1, 2, 3, 4]
+    assert resumed["clock"]["cpu_s"] > first["clock"]["cpu_s"]  # carried across the resume
+
+    refused = CliRunner().invoke(reference_cli, [
+        "ddpm", "train", "--data", str(mnist_dir), "--out", str(out), *TINY_CLI,
+        "--steps", "6", "--device", "cpu", "--quiet"])  # the gpu preset: other lr, EMA, ...
+    assert refused.exit_code != 0 and "cannot resume" in refused.output
+
+    # sampling follows the checkpoint's preset: DDIM (T = 40 here, so fewer DDIM steps)
+    output = _cli(["ddpm", "sample", "--checkpoint", str(out), "--output", str(tmp_path / "a"),
+                   "--num", "3", "--ddim-steps", "10"])
+    assert "sampler: ddim, 10 steps, eta 0" in output
+    again = _cli(["ddpm", "sample", "--checkpoint", str(out), "--output", str(tmp_path / "b"),
+                  "--num", "3", "--preset", "cpu", "--ddim-steps", "10"])
+    assert "ddim" in again
+    for name in ("00001.png", "00002.png", "00003.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    ancestral = _cli(["ddpm", "sample", "--checkpoint", str(out), "--output",
+                      str(tmp_path / "c"), "--num", "3", "--preset", "gpu"])
+    assert "sampler: ddpm ancestral, 40 steps" in ancestral
+    too_many = CliRunner().invoke(reference_cli, [
+        "ddpm", "sample", "--checkpoint", str(out), "--output", str(tmp_path / "d"),
+        "--num", "1", "--device", "cpu", "--quiet"])  # the preset's 50 DDIM steps > T = 40
+    assert too_many.exit_code != 0 and "DDIM steps" in too_many.output
+
+
+def test_cpu_preset_hw3_submission_uses_ddim_and_the_full_process_grid(mnist_dir, tmp_path):
+    out = tmp_path / "ddpm"
+    _cli(["ddpm", "train", "--data", str(mnist_dir), "--out", str(out), "--preset", "cpu",
+          "--width", "8", "--blocks", "1", "--batch-size", "16", "--limit", "256",
+          "--steps", "2"])  # T = 1000: the preset's 50 DDIM steps apply
+    model, schedule = load_sampler(out, torch.device("cpu"))
+    output = _cli(["ddpm", "hw3-submission", "--checkpoint", str(out), "--out",
+                   str(tmp_path / "hw3"), "--student-id", "0123456", "--num", "4"])
+    assert "images:" in output
+    with zipfile.ZipFile(tmp_path / "hw3" / "0123456.zip") as archive:
+        assert archive.namelist() == [f"{i:05d}.png" for i in range(1, 5)]
+    direct = sample_ddpm(out, tmp_path / "direct", 4, 0, sampler="ddim", ddim_steps=50, eta=0.0,
+                         device="cpu", progress=False)
+    assert direct["sampler"] == "ddim, 50 steps, eta 0"
+    for i in range(1, 5):
+        name = f"{i:05d}.png"
+        assert (tmp_path / "hw3" / "images" / name).read_bytes() == (
+            tmp_path / "direct" / name).read_bytes()
+    # the process grid is the 1,000-step ancestral chain, whatever sampled the images
+    grid = np.asarray(_png(tmp_path / "hw3" / "0123456_process.png"))
+    tiles = process_tiles(model, schedule, seed=0).permute(0, 2, 3, 1).numpy()
+    assert grid.shape == (242, 242, 3)
+    assert np.array_equal(grid[2:30, 2:30], tiles[0])  # sample 0 at t = 1000
+    assert np.array_equal(grid[2:30, 212:240], tiles[7])  # sample 0 at t = 0
+
+
+def test_dcgan_cpu_preset(faces_zip, tmp_path):
+    _cli(["dcgan", "train", "--data", str(faces_zip), "--out", str(tmp_path / "gan"),
+          "--preset", "cpu", "--width", "8", "--batch-size", "4", "--limit", "8", "--steps", "1"])
+    state = load_checkpoint(tmp_path / "gan", "dcgan")
+    assert state["config"]["width"] == 8 and state["config"]["lr"] == DCGAN_TRAIN["cpu"]["lr"]
+    assert state["step"] == 1 and state["clock"]["cpu_s"] > 0

@@ -11,6 +11,7 @@ from grader.datasets import is_mnist_folder
 from grader.errors import GraderError
 from grader.examples import (
     CLASS,
+    REFERENCE_SAMPLES_ENV,
     VARIANTS,
     example_digits,
     write_example_class,
@@ -78,12 +79,23 @@ def hw3(out_dir, student_id, images, broken, mnist_dir):
     help="The course rubric to scale down: a path or a shipped name.",
 )
 @MNIST_OPTION
-def klass(out_dir, images, base_rubric, mnist_dir):
+@click.option(
+    "--reference-samples",
+    "reference",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    envvar=REFERENCE_SAMPLES_ENV,
+    default=None,
+    help="The perfect student hands in these reference-DDPM samples and process grid "
+    "(a `python -m reference ddpm hw3-submission --out` folder) [env "
+    f"{REFERENCE_SAMPLES_ENV}].",
+)
+def klass(out_dir, images, base_rubric, mnist_dir, reference):
     """A small HW3 class (perfect, weak, wrong count, junk, nested folder, corrupt, late, missing grid)."""
     from grader.rubric_catalog import find_rubric
 
     paths = write_example_class(
-        out_dir, images=images, mnist_dir=_mnist(mnist_dir), base_rubric=find_rubric(base_rubric).path
+        out_dir, images=images, mnist_dir=_mnist(mnist_dir), base_rubric=find_rubric(base_rubric).path,
+        reference=reference,
     )
     for student in CLASS:
         click.echo(f"{student.student_id}: {student.story}")
