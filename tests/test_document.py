@@ -10,10 +10,10 @@ from pathlib import Path
 import hw9class
 import numpy as np
 import pytest
-from grader.intake.assign import assign
 from pypdf import PdfWriter
 
 from grader.artifacts import KINDS, CheckRequest
+from grader.assign import assign
 from grader.results import ArtifactResult
 from grader.rubric import load_rubric
 

@@ -161,7 +161,11 @@ def test_each_kind_states_its_configured_rules():
     gan = describe(hw9.artifacts["gan"])
     assert gan.startswith("1,024 images (any names); each PNG or JPEG, 64x64 pixels, mode RGB; in a zip or folder")
     assert "subfolders" not in gan and "named like gan, gan.zip" in gan
-    assert describe(hw9.artifacts["source"]).endswith("; optional")
+    hw9_code = describe(hw9.artifacts["source"])
+    assert "no notebooks (.ipynb)" in hw9_code and "readme" not in hw9_code and "optional" not in hw9_code
+    hw3_code = describe(hw3.artifacts["source"])
+    assert "imports only from JAX, Keras" in hw3_code and "no pretrained weights" in hw3_code
+    assert describe(hw9.artifacts["report"]).startswith("one PDF that opens")
     assert describe(lab6.artifacts["test_images"]).startswith("32 images named 0.png ... 31.png")
     assert describe(lab6.artifacts["test_grid"]).startswith("one PNG image; at least 256x128 pixels")
     assert "1 row x 8 snapshots of 64x64 pixels; 512x64 with padding 0" in describe(lab6.artifacts["process"])

@@ -82,8 +82,9 @@ def test_check_with_a_named_rubric_outside_the_repository(tmp_path):
                   env_extra={"GRADER_INCEPTION_WEIGHTS": str(tmp_path / "none.pth")})
     assert proc.returncode == 1, proc.stderr  # the zip has 5 images, not 10,000: a problem, not an error
     assert "found 5" in proc.stdout or "5 images" in proc.stdout, proc.stdout
-    # The FID says why it was not computed: the statistics, and where they were looked for.
-    assert str(tmp_path / "mnist.npz") in proc.stdout, proc.stdout
+    # The FID says why it was not computed (the TA's statistics, by name) and how to give them.
+    assert "the TA's mnist.npz is not on this machine" in proc.stdout, proc.stdout
+    assert "--stats fid=PATH" in proc.stdout, proc.stdout
 
 
 def test_run_with_a_named_rubric_names_the_missing_ta_file_and_where(tmp_path):

@@ -160,9 +160,9 @@ def _regrade(example, graded, env, tmp_path, edit):
     original = (example / "rubric.yaml").read_text()
     text = edit(original)
     assert text != original
-    edited = tmp_path / "rubric-edited.yaml"
+    # Beside the original: the rubric's TA files (mnist.npz, the mnist/ training digits) are relative.
+    edited = example / f"rubric-{tmp_path.name}.yaml"
     edited.write_text(text)
-    shutil.copy(example / "mnist.npz", tmp_path / "mnist.npz")  # the rubric's stats path is relative
     ctx = GradingContext(rubric=load_rubric(edited), work_root=out / "work", assets_root=out / "students",
                          cache_dir=Path(env["GRADER_CACHE_DIR"]), weights=Path(env["GRADER_INCEPTION_WEIGHTS"]))
     times = read_times_csv(example / "times.csv")

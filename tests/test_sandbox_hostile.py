@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from grader.rubric import SampleAudit, SampleSpec
 from grader.sandbox import audit_against_submitted, audit_spec, run_sampler
 from grader.sandbox.interface import LABEL
+from grader.sandbox.spec import SampleAudit, SampleSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = Path(__file__).resolve().parent / "sandbox_samplers"

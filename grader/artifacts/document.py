@@ -30,7 +30,11 @@ class DocumentKind(ArtifactKind):
         return 1.5 if item.suffix.lower() == ".pdf" else 1  # a PDF is the finished form of a report
 
     def rules(self, spec: DocumentArtifact) -> list[str]:
-        rules = [f"one document ({', '.join(sorted(DOCUMENT_EXTENSIONS))})"]
+        if spec.formats == ["pdf"]:
+            rules = ["one PDF that opens (its pages are counted)"]
+        else:
+            formats = sorted(f".{f}" for f in spec.formats) if spec.formats else sorted(DOCUMENT_EXTENSIONS)
+            rules = [f"one document ({', '.join(formats)})"]
         if spec.max_bytes is not None:
             rules.append(f"at most {format_bytes(spec.max_bytes)}")
         return rules

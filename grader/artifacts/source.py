@@ -70,8 +70,16 @@ class SourceKind(ArtifactKind):
     def rules(self, spec: SourceArtifact) -> list[str]:
         rules = [
             f"code ({compact_list(spec.code, first=3)}) {CONTAINER_WORDS[spec.container]}",
-            f"a readme ({compact_list(spec.readme, first=3)})",
         ]
+        if spec.readme:
+            rules.append(f"a readme ({compact_list(spec.readme, first=3)})")
+        if spec.notebooks == "forbid":
+            rules.append("no notebooks (.ipynb)")
+        if spec.allowed_imports is not None:
+            rules.append(f"imports only from {compact_list(sorted(spec.allowed_imports), first=4)} "
+                         "and the standard library")
+        if spec.forbid_pretrained:
+            rules.append("no pretrained weights")
         if spec.forbid:
             rules.append(f"no weights or data ({compact_list(spec.forbid, first=4)})")
         if spec.max_bytes is not None:
