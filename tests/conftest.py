@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,27 @@ SHARED_DATA = Path(os.environ.get("GRADER_SHARED_DATA", ROOT.parent / "shared" /
 INCEPTION_WEIGHTS = SHARED_DATA / "inception" / "fid_inception_v3.pth"
 MNIST_DIR = SHARED_DATA / "mnist"
 FACES_ZIP = SHARED_DATA / "faces" / "celeba_first10k_89x109.zip"
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist, each worker (and every process it starts) uses its share of the cores.
+
+    Two workers whose torch each runs one OpenMP thread per core make those threads spin against
+    one another: tiny networks ran many times slower than the work alone. A value the caller set
+    is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers <= 1:
+        return
+    from grader.metrics.fid import THREADS_ENV
+
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", THREADS_ENV):
+        os.environ.setdefault(name, share)
+    if "torch" in sys.modules:  # already imported: it read OMP_NUM_THREADS before this ran
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+_share_the_cores()
 
 
 def _require(path: Path) -> Path:

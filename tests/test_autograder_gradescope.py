@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import yaml
 
-from grader.examples import example_digits, write_hw3_submission
+from grader.examples import example_digits, write_hw3_submission, write_training_digits
 from grader.metrics.frechet import save_stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +78,9 @@ def _hw9(data: dict) -> None:
     for band in data["scoring"]["bands"]:
         band["points"] = [[0, 10], [20000, 0]]
     data["late"]["due"] = HW9_DUE.isoformat()
+    # The report-only metrics need the TA's training faces (features, thumbnails); the FIDs are
+    # what this test follows.
+    data["metrics"] = {k: m for k, m in data["metrics"].items() if m["kind"] == "fid"}
     data["platforms"] = {"gradescope": {"leaderboard": ["fid_gan", "fid_diffusion", "fid_finetuned"],
                                         "lines": {"fid_gan": "after_published"}}}
 
@@ -107,6 +110,7 @@ def courses(tmp_path_factory, mnist_dir):
     hw3.mkdir()
     course_rubric("hw3", hw3 / "rubric.yaml", _hw3)
     synthetic_stats(hw3 / "mnist.npz", 3)
+    write_training_digits(hw3 / "mnist", mnist_dir, n=1000)  # the integrity metric's, bundled
     digits = example_digits(3 * (COUNT + 8), mnist_dir)
     subs3 = {}
     good = digits[:COUNT], digits[COUNT:COUNT + 8]
