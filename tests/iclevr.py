@@ -191,6 +191,7 @@ def train_evaluator(
 
 def cached_evaluator(cache_dir: Path) -> Path:
     """The trained evaluator, trained once per content of the code it depends on, kept in cache_dir."""
+    import fcntl
     import hashlib
     import os
 
@@ -201,10 +202,15 @@ def cached_evaluator(cache_dir: Path) -> Path:
     trained_by = text[: text.index(TRAINING_ENDS)]
     key = hashlib.sha256(trained_by.encode() + torch.__version__.encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"iclevr-evaluator-{key}.pth"
-    if not path.is_file():
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        train_evaluator(tmp)
-        tmp.replace(path)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one pytest-xdist worker trains; the others wait, then load it
+        if not path.is_file():
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            train_evaluator(tmp)
+            tmp.replace(path)
     return path
 
 
