@@ -200,10 +200,10 @@ def autograder_root(base: Path, zip_path: Path, venv: Path, files: list[Path], c
     return root
 
 
-# Gradescope's default is 768 MB; the merged grader is OOM-killed there at start-up (763 MB
-# anonymous, measured; issue 21 stays open for it), so the cases run under the 1.5 GB that the
-# README tells a TA to set until that is fixed.
-MEMORY = 1_500_000_000
+# Gradescope's default is 768 MB; the grader now needs 780-805 MB of anonymous memory for these
+# cases (measured), so they run under the 1.5 GB the README tells a TA to set; bringing them
+# back under 768 MB is open work.
+MEMORY = 1_500_000_000  # measured under it: peak 800-920 MB, 780-805 MB anonymous
 
 CASES = {"good": -1.0, "broken": -0.5, "late": 2.2, "not-computable": -2.0}  # days after the due time
 
@@ -346,7 +346,7 @@ def test_checks_only_and_a_missing_ta_file(courses, venv, tmp_path):
     assert "score" not in data and "mnist.npz" in data["output"]
 
 
-def test_build_refuses_what_it_cannot_bundle(courses, tmp_path):
+def test_build_refuses_what_it_cannot_bundle(courses, inception_weights, tmp_path):
     folder, _, _ = courses["hw3"]
     data = yaml.safe_load((folder / "rubric.yaml").read_text())
     data["metrics"]["fid"]["stats"] = str(tmp_path / "elsewhere" / "mnist.npz")
@@ -354,9 +354,11 @@ def test_build_refuses_what_it_cannot_bundle(courses, tmp_path):
     synthetic_stats(tmp_path / "elsewhere" / "mnist.npz", 1)
     (tmp_path / "course").mkdir()
     (tmp_path / "course" / "rubric.yaml").write_text(yaml.safe_dump(data))
-    proc = grader("autograder", "gradescope", "--rubric", tmp_path / "course" / "rubric.yaml", "-o", tmp_path / "x.zip")
+    proc = grader("autograder", "gradescope", "--rubric", tmp_path / "course" / "rubric.yaml",
+                  "--inception-weights", inception_weights, "-o", tmp_path / "x.zip")
     assert proc.returncode == 2 and "relative to the rubric" in proc.stderr, proc.stderr
-    proc = grader("autograder", "gradescope", "--rubric", folder / "rubric.yaml", "--stats", "fid=missing.npz",
+    proc = grader("autograder", "gradescope", "--rubric", folder / "rubric.yaml", "--inception-weights",
+                  inception_weights, "--stats", "fid=missing.npz",
                   "-o", tmp_path / "y.zip")
     assert proc.returncode == 2 and "missing.npz" in proc.stderr
     assert not (tmp_path / "x.zip").exists() and not (tmp_path / "y.zip").exists()
