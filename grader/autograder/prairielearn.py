@@ -217,8 +217,9 @@ def pl_results(result: StudentResult, rubric: Rubric, images: list[dict], *, che
 
 def grade_prairielearn(root: Path) -> dict:
     from grader.layout import STUDENTS_DIR, student_dir_name
-    from grader.pipeline import GradingContext, grade_submission, rescore
+    from grader.pipeline import GradingContext, grade_submission
     from grader.rubric import load_rubric
+    from grader.scoring import regrade
     from grader.scratch import scratch_dir
 
     source = root / "tests"
@@ -236,7 +237,7 @@ def grade_prairielearn(root: Path) -> dict:
         result = grade_submission(sub, ctx)
         if upload_findings:  # the zip's own problems count as they do in `grader run`
             result.findings = upload_findings + result.findings
-            result = rescore(result, sub, rubric)
+            result = regrade(result, rubric, [], submitted=(sub.submitted_at, sub.submitted_at_source))
             result.update_status()
         images = _images(result, assets / student_dir_name(result.student_id))
     if result.traceback:
