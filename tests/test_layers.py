@@ -90,3 +90,25 @@ def test_no_import_cycle_between_parts():
         return False
 
     assert sorted(part for part in graph if reaches(part, part, set())) == []
+
+
+def test_every_name_imported_from_grader_exists():
+    """An import inside a function runs only when that function does: a name that moved or
+    went away must fail here, not on a platform's first upload."""
+    import importlib
+
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                    and (node.module == "grader" or node.module.startswith("grader."))):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} "
+                                       f"from {node.module} import {alias.name}")
+    assert missing == []
