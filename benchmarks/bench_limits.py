@@ -5,7 +5,8 @@ pytorch-gan-metrics; HW9: 3 x 1,024 CelebA faces at 64x64, pytorch-fid), with re
 statistics from a few hundred images of the same data (their size, not their content, is what
 costs memory: mu and a 2048x2048 sigma either way). It is graded by `grader check` (the grading
 path the platform autograders run) with a cold feature cache, in a cgroup v1 child capped at
-768 MB, pinned to one CPU, in a network namespace of its own (tests/limits.py). Printed and
+768 MB, pinned to one CPU, in a network namespace of its own (tests/limits.py), with what an
+autograder zip ships in its cache (each FID reference's sqrtm(Σ)). Printed and
 written as JSON: exit code, wall time, the cgroup's peak (page cache included), the peak of its
 anonymous memory, OOM kills, and the grade. Also measured: `import torch, torchvision` alone
 under the same limits, the floor under everything else.
@@ -79,6 +80,17 @@ def build_hw9(work: Path, reference: int) -> tuple[Path, Path]:
     return sub, course / "rubric.yaml"
 
 
+def precompute(rubric: Path, cache: Path) -> None:
+    """What an autograder zip ships in its cache (each FID reference's sqrtm(Σ)), made the same way."""
+    from grader.autograder.bundle import precomputed
+    from grader.rubric import load_rubric
+
+    for name, blob in precomputed(load_rubric(rubric), {}).items():
+        target = cache / Path(name).relative_to("cache")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+
+
 def measure(cmd: list[str], memory: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADER_OFFLINE": "1"}
     run = run_limited(cmd, memory_bytes=memory, env=env)
@@ -93,6 +105,7 @@ def measure(cmd: list[str], memory: int) -> dict:
 def grade(course: str, work: Path, reference: int, memory: int) -> dict:
     sub, rubric = (build_hw3 if course == "hw3" else build_hw9)(work, reference)
     with tempfile.TemporaryDirectory(prefix="bench-limits-cache-") as cache:
+        precompute(rubric, Path(cache))
         print(f"{course}: grader check under {memory / 1e6:.0f} MB, 1 CPU, no network", flush=True)
         out = measure([sys.executable, "-m", "grader", "check", sub, "--rubric", rubric, "--device", "cpu",
                        "--inception-weights", WEIGHTS, "--cache-dir", cache, "--json"], memory)

@@ -8,6 +8,8 @@ Layout (relative to the autograder's source folder):
     course/...            each TA file at the path the rubric names, relative to it
     weights/...           the FID Inception weights (unless setup.sh fetches them)
     python/grader/ ...    the grader package (and `reference`, which the integrity kind reads)
+    cache/...             what grading would otherwise compute from the TA files on every run
+                          (each FID reference's sqrtm(Σ)), in the layout of grader's cache
     requirements.txt      grader's dependencies pinned to the versions built with, torch apart
 """
 
@@ -27,6 +29,7 @@ from grader.rubric import Rubric
 
 CONFIG = "autograder.json"
 COURSE = "course"
+CACHE_DIR = "cache"  # the autograder's GRADER_CACHE_DIR
 RUBRIC = "course/rubric.yaml"
 WEIGHTS_DIR = "weights"
 PYTHON_DIR = "python"
@@ -41,6 +44,7 @@ class Bundle:
 
     files: dict[str, Path] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)
 
     def add_tree(self, folder: Path, under: str) -> None:
@@ -56,6 +60,9 @@ class Bundle:
         for name, text in self.texts.items():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_text(text, encoding="utf-8")
+        for name, blob in self.blobs.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_bytes(blob)
         for name in self.executables:
             (out / name).chmod(0o755)
 
@@ -72,6 +79,8 @@ class Bundle:
                 zf.writestr(info, text)
             for name, source in sorted(self.files.items()):
                 zf.write(source, name)
+            for name, blob in sorted(self.blobs.items()):
+                zf.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), blob, zipfile.ZIP_DEFLATED)
         partial.replace(out)
 
 
@@ -113,6 +122,20 @@ def ta_files(rubric: Rubric, stats_overrides: dict[str, Path], *, metrics: bool)
         else:
             out[f"{COURSE}/{rel}"] = source
     return out
+
+
+def precomputed(rubric: Rubric, stats_overrides: dict[str, Path]) -> dict[str, bytes]:
+    """Archive path (under cache/) -> the bytes each metric kind precomputes from its TA files."""
+    import tempfile
+
+    from grader.pipeline import GradingContext
+
+    ctx = GradingContext(rubric=rubric, work_root=Path("."), stats_overrides=stats_overrides)
+    with tempfile.TemporaryDirectory(prefix="grader-precompute-") as tmp:
+        for name, spec in rubric.metrics.items():
+            metric_handler(spec).precompute(name, spec, ctx, Path(tmp))
+        return {f"{CACHE_DIR}/{path.relative_to(tmp).as_posix()}": path.read_bytes()
+                for path in sorted(Path(tmp).rglob("*")) if path.is_file()}
 
 
 def needs_inception(rubric: Rubric) -> bool:
@@ -181,6 +204,8 @@ def base_bundle(rubric: Rubric, stats_overrides: dict[str, Path], weights: Path 
             )
         if not fetch_weights:
             bundle.files[name] = local
+    if not checks_only:
+        bundle.blobs.update(precomputed(rubric, stats_overrides))
     grader_package(bundle)
     bundle.texts[REQUIREMENTS] = "\n".join(pinned_requirements()) + "\n"
     bundle.texts[CONFIG] = json.dumps(config, indent=2) + "\n"

@@ -81,7 +81,7 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # $ROOT/results/results.json (always; exit 0 unless even that was impossible).
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 export PYTHONPATH="$ROOT/source/python" GRADER_OFFLINE=1
-export GRADER_CACHE_DIR="${GRADER_CACHE_DIR:-$ROOT/cache}"
+export GRADER_CACHE_DIR="${GRADER_CACHE_DIR:-$ROOT/source/cache}"  # holds what the zip precomputed
 exec "${GRADER_PYTHON:-$ROOT/venv/bin/python}" -m grader autograder grade gradescope --root "$ROOT"
 """
 

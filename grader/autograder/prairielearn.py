@@ -49,7 +49,7 @@ COPY requirements.txt /grader/requirements.txt
 RUN /venv/bin/pip install --no-cache-dir --index-url {index} {torch} \\
  && /venv/bin/pip install --no-cache-dir -r /grader/requirements.txt
 COPY python /grader/python
-{weights}ENV PYTHONPATH=/grader/python GRADER_OFFLINE=1 GRADER_CACHE_DIR=/tmp/grader-cache
+{weights}{cache}ENV PYTHONPATH=/grader/python GRADER_OFFLINE=1 GRADER_CACHE_DIR=/tmp/grader-cache
 """
 
 QUESTION_HTML = """<pl-question-panel>
@@ -88,6 +88,7 @@ def build_prairielearn(rubric: Rubric, out: Path, *, stats_overrides: dict[str, 
     for name, text in bundle.texts.items():
         (image.texts if name == "requirements.txt" else question.texts)[
             name if name == "requirements.txt" else f"tests/{name}"] = text
+    image.blobs.update(bundle.blobs)  # the precomputed cache, baked where GRADER_CACHE_DIR points
     question.texts["tests/run_grader"] = RUN_GRADER
     question.executables.add("tests/run_grader")
     weights_line = ""
@@ -96,7 +97,8 @@ def build_prairielearn(rubric: Rubric, out: Path, *, stats_overrides: dict[str, 
         question.texts["tests/autograder.json"] = json.dumps(config, indent=2) + "\n"
         weights_line = "COPY weights /grader/weights\n"
     image.texts["Dockerfile"] = DOCKERFILE.format(image=options.image, base=BASE_IMAGE, index=CPU_INDEX,
-                                                  torch=" ".join(torch_pins()), weights=weights_line)
+                                                  torch=" ".join(torch_pins()), weights=weights_line,
+                                                  cache="COPY cache /tmp/grader-cache\n" if bundle.blobs else "")
     info = {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"grader:{rubric.name}")),
         "title": rubric.name,

@@ -39,17 +39,25 @@ def _psd_roots(eigenvalues: np.ndarray) -> np.ndarray:
     return np.sqrt(np.where(eigenvalues > cut, eigenvalues, 0.0))
 
 
+def _symmetrised(matrix: np.ndarray) -> np.ndarray:
+    """(M + Mᵀ) / 2 in M's own memory: the same numbers as the plain expression (halving is
+    exact) without its two temporary D x D copies (32 MB each at D = 2048)."""
+    matrix += matrix.T  # numpy buffers the overlapping transpose
+    matrix *= 0.5
+    return matrix
+
+
 def sqrtm_psd(sigma: np.ndarray) -> np.ndarray:
     """Symmetric square root of a symmetric positive semi-definite matrix (float64)."""
-    sigma = np.asarray(sigma, dtype=np.float64)
-    eigenvalues, eigenvectors = np.linalg.eigh((sigma + sigma.T) / 2)
+    eigenvalues, eigenvectors = np.linalg.eigh(_symmetrised(np.array(sigma, dtype=np.float64)))
     return (eigenvectors * _psd_roots(eigenvalues)) @ eigenvectors.T
 
 
 def trace_sqrt_product(sqrt_ref: np.ndarray, sigma: np.ndarray) -> float:
     """tr sqrtm(Σ_ref Σ) given A = sqrtm(Σ_ref)."""
-    inner = sqrt_ref @ np.asarray(sigma, dtype=np.float64) @ sqrt_ref
-    return float(_psd_roots(np.linalg.eigvalsh((inner + inner.T) / 2)).sum())
+    inner = sqrt_ref @ np.asarray(sigma, dtype=np.float64)
+    inner = inner @ sqrt_ref
+    return float(_psd_roots(np.linalg.eigvalsh(_symmetrised(inner))).sum())
 
 
 def trace_sqrt_product_from_features(sqrt_ref: np.ndarray, centered: np.ndarray) -> float:
@@ -60,7 +68,7 @@ def trace_sqrt_product_from_features(sqrt_ref: np.ndarray, centered: np.ndarray)
     """
     scaled = centered @ sqrt_ref
     gram = scaled @ scaled.T / (len(centered) - 1)
-    return float(_psd_roots(np.linalg.eigvalsh((gram + gram.T) / 2)).sum())
+    return float(_psd_roots(np.linalg.eigvalsh(_symmetrised(gram))).sum())
 
 
 @dataclass
@@ -247,6 +255,20 @@ _REFERENCES_LOCK = threading.Lock()
 _REFERENCES_KEPT = 4  # a 2048x2048 root is 32 MB
 
 
+def root_file(cache_dir: Path, sha256: str) -> Path:
+    """Where a cache keeps sqrtm(Σ) of the statistics file with this sha256."""
+    return Path(cache_dir) / "sqrtm" / f"{sha256}.npy"
+
+
+def save_root(path: Path | str, cache_dir: Path) -> Path:
+    """Write sqrtm(Σ) of a statistics file into a cache (an autograder ships it)."""
+    reference = reference_stats(path)
+    target = root_file(cache_dir, reference.sha256)
+    if not target.is_file():
+        atomic.write_with(target, lambda f: np.save(f, reference.sqrt_sigma))
+    return target
+
+
 def reference_stats(path: Path | str, cache_dir: Path | None = None) -> ReferenceStats:
     """Load a statistics file once per content (sha256); its sqrtm(Σ) is then shared.
 
@@ -261,7 +283,7 @@ def reference_stats(path: Path | str, cache_dir: Path | None = None) -> Referenc
             _REFERENCES.move_to_end(sha)
             return _REFERENCES[sha]
     mu, sigma = load_stats(path)
-    sqrt_file = Path(cache_dir) / "sqrtm" / f"{sha}.npy" if cache_dir is not None else None
+    sqrt_file = root_file(cache_dir, sha) if cache_dir is not None else None
     reference = ReferenceStats(mu, sigma, sha, path, sqrt_file)
     with _REFERENCES_LOCK:
         _REFERENCES[sha] = reference

@@ -128,6 +128,10 @@ class MetricKind:
             if not path.is_file()
         ]
 
+    def precompute(self, name: str, spec, ctx: KindContext, cache_dir: Path) -> None:
+        """Work that depends only on the TA files, done once when an autograder is built and
+        written into `cache_dir`, the cache its grading reads (nothing by default)."""
+
     # -- grading -------------------------------------------------------------------------
 
     def measure(self, name: str, spec, inputs: MetricInputs, ctx: KindContext) -> MetricOutcome:

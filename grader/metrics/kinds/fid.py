@@ -34,6 +34,13 @@ class FidKind(MetricKind):
     def ta_files(self, name, spec: FidMetric, ctx) -> list[Path]:
         return [self.stats_path(name, spec, ctx)]
 
+    def precompute(self, name, spec: FidMetric, ctx, cache_dir: Path) -> None:
+        """sqrtm(Σ_ref): on an autograder it is read, not computed (the eigen solve alone
+        needs ~170 MB of a 768 MB limit)."""
+        from grader.metrics.frechet import save_root
+
+        save_root(self.stats_path(name, spec, ctx), cache_dir)
+
     def preflight(self, name, spec: FidMetric, ctx) -> list[str]:
         from grader.metrics.inception import resolve_weights
 
