@@ -247,3 +247,87 @@ def browser():
     yield browser
     browser.close()
     playwright.stop()
+
+
+# ---------------------------------------------------------------- the i-CLEVR evaluator
+
+EVALUATOR_CACHE = "iclevr-evaluator"  # under pytest's cache folder, kept across runs
+
+
+def _evaluator_cache(config) -> Path:
+    return config.cache.mkdir(EVALUATOR_CACHE)
+
+
+@pytest.fixture(scope="session")
+def evaluator_checkpoint(request) -> Path:
+    """The course's resnet18 evaluator trained on rendered scenes (tests/iclevr.py), once per
+    content of the code it depends on. Training (minutes) starts in the background as soon as
+    the tests are collected, so it overlaps the tests that run before the first one needs it."""
+    import iclevr
+
+    return iclevr.cached_evaluator(_evaluator_cache(request.config))
+
+
+def _start_evaluator_training(session) -> None:
+    if not any("evaluator_checkpoint" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    import iclevr
+
+    cache = _evaluator_cache(session.config)
+    if iclevr.cached_path(cache).is_file():
+        return
+    # One thread: it shares the CPU with the tests. A second starter (another pytest-xdist worker)
+    # waits on the trainer's file lock and then finds the file.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import iclevr; "
+            f"iclevr.cached_evaluator({str(cache)!r})")
+    session.config._evaluator_trainer = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+
+
+# ---------------------------------------------------------------- order
+
+# Test files whose fixtures take minutes, longest first (measured serially on a fresh clone; the
+# table is in benchmarks/test_durations.md). Under pytest-xdist (`--dist loadfile`, the
+# configured order kept) each worker takes the next file: the long ones start first and the
+# short ones fill in the ends. Serially the order changes nothing.
+LONG_FIRST = [
+    "test_autograder_gradescope.py",  # a clean venv by pip (8 min), 8 graded uploads under limits
+    "test_executor_slurm.py",  # real job arrays: 10 min
+    "test_reference.py",  # 1,000-step process grids of tiny DDPMs
+    "test_fid_parity.py",  # the course tools themselves, 2048 images through `grader stats`
+    "test_hw9_class.py",
+    "test_run.py",
+    "test_autograder_prairielearn.py",  # these three need the evaluator (trained in the background)
+    "test_lab6_class.py",
+    "test_lab6_evaluator.py",
+    "test_hw3_integrity.py",
+    "test_integrity.py",
+    "test_integrity_class.py",
+    "test_sandbox_hostile.py",
+    "test_pipeline_sampler.py",
+    "test_sandbox_parts.py",
+    "test_report_browser.py",
+    "test_grades_safety.py",
+    "test_fid_engine.py",
+    "test_fid_frechet.py",
+    "test_check_cli.py",
+    "test_example_reference.py",
+]
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as collected
+
+
+def pytest_collection_finish(session) -> None:
+    _start_evaluator_training(session)
+
+
+def pytest_sessionfinish(session) -> None:
+    trainer = getattr(session.config, "_evaluator_trainer", None)
+    if trainer is not None and trainer.poll() is None:
+        os.killpg(trainer.pid, signal.SIGTERM)  # nobody needed it after all (a -k run, an early stop)
+        trainer.wait()

@@ -189,19 +189,29 @@ def train_evaluator(
     return path
 
 
-def cached_evaluator(cache_dir: Path) -> Path:
-    """The trained evaluator, trained once per content of the code it depends on, kept in cache_dir."""
-    import fcntl
+# ---- The trained evaluator depends on nothing below this line (see cached_path).
+TRAINING_ENDS = "# ---- The trained evaluator depends on nothing below"
+
+
+def cached_path(cache_dir: Path) -> Path:
+    """Where cached_evaluator keeps the weights: keyed by what they depend on (this module down
+    to the marker above, and torch's version)."""
     import hashlib
-    import os
 
     import torch
 
-    # Keyed by what the weights depend on: this module down to the marker below, and torch.
     text = Path(__file__).read_text(encoding="utf-8")
     trained_by = text[: text.index(TRAINING_ENDS)]
     key = hashlib.sha256(trained_by.encode() + torch.__version__.encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"iclevr-evaluator-{key}.pth"
+    return Path(cache_dir) / f"iclevr-evaluator-{key}.pth"
+
+
+def cached_evaluator(cache_dir: Path) -> Path:
+    """The trained evaluator, trained once per content of the code it depends on, kept in cache_dir."""
+    import fcntl
+    import os
+
+    path = cached_path(cache_dir)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,10 +222,6 @@ def cached_evaluator(cache_dir: Path) -> Path:
             train_evaluator(tmp)
             tmp.replace(path)
     return path
-
-
-# ---- The trained evaluator depends on nothing below this line (see cached_evaluator).
-TRAINING_ENDS = "# ---- The trained evaluator depends on nothing below"
 
 
 def course_hits(checkpoint: Path, images: list[Path], sets: list[list[str]]) -> list[tuple[int, int]]:

@@ -37,11 +37,6 @@ def grader(*args, env=None) -> subprocess.CompletedProcess:
                           text=True, timeout=1800, check=False)
 
 
-@pytest.fixture(scope="session")
-def checkpoint(request):
-    return iclevr.cached_evaluator(request.config.cache.mkdir("iclevr-evaluator"))
-
-
 def zip_folder(folder: Path, out: Path) -> Path:
     with zipfile.ZipFile(out, "w") as zf:
         for path in sorted(folder.rglob("*")):
@@ -51,12 +46,12 @@ def zip_folder(folder: Path, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab6(tmp_path_factory, checkpoint):
+def lab6(tmp_path_factory, evaluator_checkpoint):
     root = tmp_path_factory.mktemp("lab6-pl")
     course = root / "course"
     course.mkdir()
     labels = iclevr.write_label_files(course, n=32, seed=800)
-    shutil.copyfile(checkpoint, course / "checkpoint.pth")
+    shutil.copyfile(evaluator_checkpoint, course / "checkpoint.pth")
     shutil.copyfile(ROOT / "rubrics" / "lab6.yaml", course / "rubric.yaml")  # checkpoint.pth beside it
     test, new = labels["test"], labels["new_test"]
     subs = root / "subs"

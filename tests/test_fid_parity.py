@@ -147,27 +147,36 @@ def _assert_close_stats(mu, sigma, official_mu, official_sigma):
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory, mnist_test, inception_weights):
-    """2048 MNIST test digits: `grader stats` once (which caches the features) and
-    pytorch-fid's own get_activations once; everything below reuses both."""
+    """2048 MNIST test digits through `grader stats` once (which caches their features);
+    everything below reuses them."""
     folder = mnist_big(tmp_path_factory, mnist_test)
     ours = root_dir(tmp_path_factory) / "grader_test2048.npz"
     result = CliRunner().invoke(main, ["stats", str(folder), "-o", str(ours), "--backend",
                                        "pytorch-fid",
                                        *_engine_args(tmp_path_factory, inception_weights)])
     assert result.exit_code == 0, result.output
-    activations = official_activations(tmp_path_factory, inception_weights, folder)
-    return folder, ours, activations
+    engine = FidEngine("pytorch-fid", weights=inception_weights, device="cpu",
+                       cache_dir=cache_dir(tmp_path_factory))
+    features, provenance = engine.set_features(list_images(folder))
+    assert provenance["feature_cache"] == "hit"
+    return folder, ours, features
 
 
 @pytest.mark.slow
 def test_stats_and_fid_at_2048_images_equal_the_course_tools(
-    tmp_path_factory, big, reference, inception_weights
+    tmp_path_factory, mnist_test, big, reference, inception_weights
 ):
+    """A full-rank covariance (N >= 2048): the course tools' own statistics and Fréchet code on
+    the features against `grader stats` and `grader fid`. The features are pytorch-fid's own
+    get_activations row for row, checked on the first 60 digits: each row is computed from its
+    image alone, and 2048 more forward passes of the course tool would cost ~8 CPU-minutes."""
     from pytorch_fid.fid_score import calculate_frechet_distance
     from pytorch_gan_metrics.core import calculate_frechet_inception_distance
 
     folder, ours_npz, activations = big
-    assert activations.shape == (BIG, 2048)
+    assert activations.shape == (BIG, 2048) and activations.dtype == np.float32
+    first = official_activations(tmp_path_factory, inception_weights, mnist_small(tmp_path_factory, mnist_test))
+    np.testing.assert_allclose(activations[:MNIST_SMALL], first, rtol=1e-4, atol=1e-5 * np.abs(first).max())
     # The two lines of pytorch-fid's calculate_activation_statistics:
     official_mu, official_sigma = np.mean(activations, axis=0), np.cov(activations, rowvar=False)
     mu, sigma = load_stats(ours_npz)

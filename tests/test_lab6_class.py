@@ -38,11 +38,6 @@ def grader(*args, env, check=True):
     return res
 
 
-@pytest.fixture(scope="session")
-def checkpoint(request):
-    return iclevr.cached_evaluator(request.config.cache.mkdir("iclevr-evaluator"))
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     return {
@@ -62,10 +57,10 @@ def write_rubric(root: Path, weights: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab6(tmp_path_factory, checkpoint):
+def lab6(tmp_path_factory, evaluator_checkpoint):
     root = tmp_path_factory.mktemp("lab6")
     labels = iclevr.write_label_files(root, n=32, seed=800)
-    write_rubric(root, checkpoint)
+    write_rubric(root, evaluator_checkpoint)
     test, new = labels["test"], labels["new_test"]
     subs = root / "submissions"
     good = iclevr.render_all(test, 810), iclevr.render_all(new, 811)
@@ -107,19 +102,19 @@ def band(acc: float) -> float:
     return float(np.clip(20 * (acc - 0.5) / 0.3, 0, 20))
 
 
-def course(checkpoint, lab6, sid: str, stem: str) -> float:
+def course(evaluator_checkpoint, lab6, sid: str, stem: str) -> float:
     folder = lab6 / "submissions" / sid / stem
     sets = yaml.safe_load((lab6 / f"{stem}.json").read_text())
-    return iclevr.course_accuracy(checkpoint, [folder / f"{i}.png" for i in range(len(sets))], sets)
+    return iclevr.course_accuracy(evaluator_checkpoint, [folder / f"{i}.png" for i in range(len(sets))], sets)
 
 
-def test_class_points_match_hand_computed(graded, lab6, checkpoint):
+def test_class_points_match_hand_computed(graded, lab6, evaluator_checkpoint):
     rows, stored = graded
     acc = {
-        sid: {stem: course(checkpoint, lab6, sid, stem) for stem in ("test", "new_test")}
+        sid: {stem: course(evaluator_checkpoint, lab6, sid, stem) for stem in ("test", "new_test")}
         for sid in (GOOD, WEAK, NO_GRID)
     }
-    acc[SHORT] = {"test": None, "new_test": course(checkpoint, lab6, SHORT, "new_test")}
+    acc[SHORT] = {"test": None, "new_test": course(evaluator_checkpoint, lab6, SHORT, "new_test")}
     # Deductions by rubrics/lab6.yaml: 31 images in test/ -> images.count and images.missing,
     # 5 each, cap 10; no test grid -> submission.missing_artifact, 20.
     deductions = {GOOD: 0, WEAK: 0, SHORT: 10, NO_GRID: 20}
@@ -161,13 +156,13 @@ def test_the_page_labels_the_evaluator_checkpoint(graded, lab6):
     assert "Evaluator checkpoint (sha256)" in page and "Inception weights" not in page
 
 
-def test_provenance_names_the_evaluator(graded, checkpoint):
+def test_provenance_names_the_evaluator(graded, evaluator_checkpoint):
     _, stored = graded
     prov = stored[GOOD].metric("accuracy_new_test").provenance
     assert prov["evaluator"] == "iclevr-resnet18" and prov["n"] == 32 and prov["device"] == "cpu"
     import hashlib
 
-    assert prov["weights_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert prov["weights_sha256"] == hashlib.sha256(evaluator_checkpoint.read_bytes()).hexdigest()
 
 
 def test_an_evaluator_that_does_not_load_stops_before_grading(lab6, env, tmp_path):
@@ -249,14 +244,14 @@ def label_set_rows(page: str, metric: str) -> list[tuple[str, int, int]]:
             re.findall(r'data-image="([^"]+)" data-hits="(\d+)" data-k="(\d+)"', section)]
 
 
-def test_the_page_lists_each_label_set_misses_first(graded, lab6, checkpoint):
+def test_the_page_lists_each_label_set_misses_first(graded, lab6, evaluator_checkpoint):
     page_dir = lab6 / "results" / "students" / WEAK
     page = (page_dir / "index.html").read_text()
     for metric, stem in (("accuracy_test", "test"), ("accuracy_new_test", "new_test")):
         rows = label_set_rows(page, metric)
         sets = yaml.safe_load((lab6 / f"{stem}.json").read_text())
         images = [lab6 / "submissions" / WEAK / stem / f"{i}.png" for i in range(len(sets))]
-        expected = {f"{i}.png": hk for i, hk in enumerate(iclevr.course_hits(checkpoint, images, sets))}
+        expected = {f"{i}.png": hk for i, hk in enumerate(iclevr.course_hits(evaluator_checkpoint, images, sets))}
         assert {image: (h, k) for image, h, k in rows} == expected  # every label set, by the course recipe
         shares = [h / k for _, h, k in rows]
         assert shares == sorted(shares) and shares[0] < 1  # misses first

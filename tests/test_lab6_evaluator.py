@@ -27,11 +27,6 @@ ARCH = PRESETS["iclevr-resnet18"]
 GROUND_TRUTH_MIN = 0.9  # the issue's bar for ground-truth renders
 
 
-@pytest.fixture(scope="session")
-def checkpoint(request):
-    return iclevr.cached_evaluator(request.config.cache.mkdir("iclevr-evaluator"))
-
-
 @pytest.fixture(scope="module")
 def ta(tmp_path_factory):
     """The TA's label files: objects.json, test.json, new_test.json (32 label sets each)."""
@@ -40,8 +35,8 @@ def ta(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evaluator(checkpoint):
-    return load_evaluator(checkpoint, ARCH, "cpu")
+def evaluator(evaluator_checkpoint):
+    return load_evaluator(evaluator_checkpoint, ARCH, "cpu")
 
 
 def labels_of(ta, stem="test"):
@@ -82,11 +77,11 @@ def test_noise_scores_near_chance(tmp_path, ta, evaluator):
     assert outcome.value is not None and outcome.value < 0.25
 
 
-def test_metric_equals_the_course_recipe_exactly(tmp_path, ta, checkpoint, evaluator):
+def test_metric_equals_the_course_recipe_exactly(tmp_path, ta, evaluator_checkpoint, evaluator):
     sets = ta[1]["test"]
     weak = iclevr.render_all(iclevr.wrong_objects(sets, 0.5, seed=1), seed=901)
     images = pngs(tmp_path, weak)
-    expected = iclevr.course_accuracy(checkpoint, images, sets)
+    expected = iclevr.course_accuracy(evaluator_checkpoint, images, sets)
     for batch_size in (64, 5):  # one batch, and several: the same hits
         outcome = evaluator_accuracy(images, evaluator, labels_of(ta), batch_size=batch_size)
         assert outcome.value == expected
@@ -101,7 +96,7 @@ def test_topk_hits_counts_true_objects_among_the_top_k():
     assert tops == [[0, 1], [3]]  # the k highest, highest first
 
 
-def test_torchscript_export_gives_the_same_accuracy(tmp_path, ta, checkpoint, evaluator):
+def test_torchscript_export_gives_the_same_accuracy(tmp_path, ta, evaluator_checkpoint, evaluator):
     sets = ta[1]["test"]
     images = pngs(
         tmp_path / "images", iclevr.render_all(iclevr.wrong_objects(sets, 0.3, seed=2), seed=902)
@@ -161,19 +156,19 @@ def test_gray_images_are_converted_with_a_warning(tmp_path, ta, evaluator):
 # ---------------------------------------------------------------- TA files: configuration errors
 
 
-def test_weights_that_do_not_load_are_configuration_errors(tmp_path, checkpoint):
+def test_weights_that_do_not_load_are_configuration_errors(tmp_path, evaluator_checkpoint):
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint" * 10)
     with pytest.raises(EvaluatorError, match="not a torch checkpoint"):
         load_evaluator(garbage, ARCH, "cpu")
-    state = torch.load(checkpoint)["model"]
+    state = torch.load(evaluator_checkpoint)["model"]
     torch.save({"state_dict": state, "epoch": 3}, tmp_path / "other_key.pth")
     with pytest.raises(EvaluatorError, match="no state dict under the key 'model'"):
         load_evaluator(tmp_path / "other_key.pth", ARCH, "cpu")
     # The same file under a rubric that names its key loads.
     assert load_evaluator(tmp_path / "other_key.pth", Architecture(state_key="state_dict"), "cpu")
     with pytest.raises(EvaluatorError, match="do not fit resnet18 with 12 classes"):
-        load_evaluator(checkpoint, Architecture(num_classes=12), "cpu")
+        load_evaluator(evaluator_checkpoint, Architecture(num_classes=12), "cpu")
     with pytest.raises(EvaluatorError, match="not found"):
         load_evaluator(tmp_path / "absent.pth", ARCH, "cpu")
 
