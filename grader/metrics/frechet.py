@@ -17,7 +17,6 @@ from __future__ import annotations
 import pickle
 import threading
 import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from grader import atomic
 from grader.errors import GraderError
-from grader.files import sha256_file
+from grader.metrics.loaded import LoadedByContent
 
 
 def _psd_roots(eigenvalues: np.ndarray) -> np.ndarray:
@@ -250,9 +249,7 @@ def save_stats(path: Path | str, mu, sigma, features: np.ndarray | None = None) 
     atomic.write_with(path, lambda f: np.savez_compressed(f, mu=mu, sigma=sigma, **extra))
 
 
-_REFERENCES: OrderedDict[str, ReferenceStats] = OrderedDict()
-_REFERENCES_LOCK = threading.Lock()
-_REFERENCES_KEPT = 4  # a 2048x2048 root is 32 MB
+_REFERENCES: LoadedByContent[ReferenceStats] = LoadedByContent(kept=4)  # a 2048x2048 root is 32 MB
 
 
 def root_file(cache_dir: Path, sha256: str) -> Path:
@@ -277,16 +274,9 @@ def reference_stats(path: Path | str, cache_dir: Path | None = None) -> Referenc
     path = Path(path)
     if not path.is_file():
         raise GraderError(f"reference statistics file not found: {path}")
-    sha = sha256_file(path)
-    with _REFERENCES_LOCK:
-        if sha in _REFERENCES:
-            _REFERENCES.move_to_end(sha)
-            return _REFERENCES[sha]
-    mu, sigma = load_stats(path)
-    sqrt_file = root_file(cache_dir, sha) if cache_dir is not None else None
-    reference = ReferenceStats(mu, sigma, sha, path, sqrt_file)
-    with _REFERENCES_LOCK:
-        _REFERENCES[sha] = reference
-        while len(_REFERENCES) > _REFERENCES_KEPT:
-            _REFERENCES.popitem(last=False)
-    return reference
+
+    def load(path: Path, sha: str) -> ReferenceStats:
+        sqrt_file = root_file(cache_dir, sha) if cache_dir is not None else None
+        return ReferenceStats(*load_stats(path), sha, path, sqrt_file)
+
+    return _REFERENCES.get(path, load)

@@ -9,16 +9,14 @@ and `sigma` and ignore the extra key). A set larger than `--max-features` (defau
 
 from __future__ import annotations
 
-import threading
 import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from grader.errors import GraderError
-from grader.files import sha256_file
+from grader.metrics.loaded import LoadedByContent
 
 FEATURES_KEY = "features"
 MAX_FEATURES = 10_000
@@ -41,9 +39,7 @@ class ReferenceFeatures:
     path: Path
 
 
-_LOADED: OrderedDict[str, ReferenceFeatures] = OrderedDict()
-_LOCK = threading.Lock()
-_KEPT = 2  # 10,000 x 2,048 float32 is 82 MB
+_LOADED: LoadedByContent[ReferenceFeatures] = LoadedByContent(kept=2)  # 10,000 x 2,048 float32 is 82 MB
 
 
 def has_features(path: Path | str) -> bool:
@@ -60,11 +56,10 @@ def load_reference_features(path: Path | str) -> ReferenceFeatures:
     path = Path(path)
     if not path.is_file():
         raise GraderError(f"reference features file not found: {path}")
-    sha = sha256_file(path)
-    with _LOCK:
-        if sha in _LOADED:
-            _LOADED.move_to_end(sha)
-            return _LOADED[sha]
+    return _LOADED.get(path, _read_features)
+
+
+def _read_features(path: Path, sha: str) -> ReferenceFeatures:
     try:
         with np.load(path, allow_pickle=False) as data:
             if FEATURES_KEY not in data.files:
@@ -77,9 +72,4 @@ def load_reference_features(path: Path | str) -> ReferenceFeatures:
         raise GraderError(f"{path}: not a statistics file with reference features: {exc}") from exc
     if features.ndim != 2 or len(features) < 2 or not np.isfinite(features).all():
         raise GraderError(f"{path}: reference features must be finite [N >= 2, D]; got {features.shape}")
-    loaded = ReferenceFeatures(features.astype(np.float32, copy=False), sha, path)
-    with _LOCK:
-        _LOADED[sha] = loaded
-        while len(_LOADED) > _KEPT:
-            _LOADED.popitem(last=False)
-    return loaded
+    return ReferenceFeatures(features.astype(np.float32, copy=False), sha, path)
