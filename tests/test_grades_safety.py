@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli import grader
 
 from grader.examples import CLASS
 
@@ -27,19 +28,6 @@ IMAGES = 16  # per student: format checks only (--no-metrics) except in the priv
 LATE_HARD = "A0000007"  # late under the hard deadline: 0 whatever the FID, a real grade
 IDS = sorted(s.student_id for s in CLASS)
 
-
-def grader(*args, env, check: int | None = 0, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(
-        [sys.executable, "-m", "grader", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        **kw,
-    )
-    if check is not None:
-        assert res.returncode == check, res.stdout + res.stderr
-    return res
 
 
 @pytest.fixture(scope="module")

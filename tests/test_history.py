@@ -10,28 +10,15 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli import grader
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 16
 
-
-def grader(*args, env, check: int | None = 0) -> subprocess.CompletedProcess:
-    res = subprocess.run(
-        [sys.executable, "-m", "grader", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check is not None:
-        assert res.returncode == check, res.stdout + res.stderr
-    return res
 
 
 @pytest.fixture()

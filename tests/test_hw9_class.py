@@ -10,12 +10,12 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import hw9class
 import numpy as np
 import pytest
+from cli import grader
 
 from grader.datasets import load_image_zip
 from grader.results import StudentResult
@@ -31,18 +31,6 @@ NO_PDF, NOTEBOOK = "0910006", "0910007"
 LATE = {GOOD: -0.5, LATE2: 1.5, NO_REPORT: -1, LATE6: 5.2, BROKEN: -0.1, NO_PDF: -1, NOTEBOOK: -1}
 REPORTED = [GOOD, LATE2, LATE6, BROKEN, NO_PDF, NOTEBOOK]  # handed in the progress report
 
-
-def grader(*args, env, check=True):
-    res = subprocess.run(
-        [sys.executable, "-m", "grader", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check:
-        assert res.returncode == 0, res.stdout + res.stderr
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -264,8 +252,8 @@ def test_csv_export_matches(graded, env):
 
 def check(hand_in: Path, rubric: Path, env) -> tuple[subprocess.CompletedProcess, dict]:
     """`grader check` of one hand-in: its console output and its --json record."""
-    text = grader("check", hand_in, "--rubric", rubric, env=env, check=False)
-    data = json.loads(grader("check", hand_in, "--rubric", rubric, "--json", env=env, check=False).stdout)
+    text = grader("check", hand_in, "--rubric", rubric, env=env, check=None)
+    data = json.loads(grader("check", hand_in, "--rubric", rubric, "--json", env=env, check=None).stdout)
     return text, data
 
 

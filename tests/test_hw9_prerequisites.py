@@ -6,10 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import cli
 import hw9class
 import numpy as np
 import pytest
@@ -21,18 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WITH, WITHOUT, LATE_REPORT = "0920001", "0920002", "0920003"
 
 
-def grader(*args, check=True):
-    env = {**os.environ, "NO_COLOR": "1"}
-    res = subprocess.run(
-        [sys.executable, "-m", "grader", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check:
-        assert res.returncode == 0, res.stdout + res.stderr
-    return res
+
+def grader(*args, check=0):
+    return cli.grader(*args, env={**os.environ, "NO_COLOR": "1"}, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +63,7 @@ def rubric(root: Path, requires: dict, name: str) -> Path:
     return path
 
 
-def run(root: Path, rubric_path: Path, out: str, check=True):
+def run(root: Path, rubric_path: Path, out: str, check=0):
     return grader(
         "run",
         root / "submissions",
@@ -141,7 +131,7 @@ def test_missing_list_stops_before_grading(klass):
     path = rubric(
         klass, {"title": "Progress report", "handed_in": str(klass / "nope.csv")}, "missing.yaml"
     )
-    res = run(klass, path, "out_missing", check=False)
+    res = run(klass, path, "out_missing", check=None)
     assert res.returncode == 2 and "nope.csv not found" in res.stderr, res.stderr
     assert not (klass / "out_missing" / "grader.db").exists()
     path = rubric(
@@ -149,5 +139,5 @@ def test_missing_list_stops_before_grading(klass):
         {"title": "Progress report", "handed_in": str(klass / "times.csv"), "column": "sid"},
         "badcol.yaml",
     )
-    res = run(klass, path, "out_badcol", check=False)
+    res = run(klass, path, "out_badcol", check=None)
     assert res.returncode == 2 and "missing column(s) sid" in res.stderr, res.stderr

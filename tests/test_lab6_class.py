@@ -10,13 +10,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import iclevr
 import numpy as np
 import pytest
 import yaml
+from cli import grader
 from test_report_browser import assert_results_folder_works
 
 from grader.store import ResultStore
@@ -24,18 +24,6 @@ from grader.store import ResultStore
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, WEAK, SHORT, NO_GRID = "0810001", "0810002", "0810003", "0810004"
 
-
-def grader(*args, env, check=True):
-    res = subprocess.run(
-        [sys.executable, "-m", "grader", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check:
-        assert res.returncode == 0, res.stdout + res.stderr
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +170,7 @@ def test_an_evaluator_that_does_not_load_stops_before_grading(lab6, env, tmp_pat
         tmp_path / "out",
         "-q",
         env=env,
-        check=False,
+        check=None,
     )
     assert res.returncode == 2, res.stdout + res.stderr
     assert (
@@ -196,8 +184,8 @@ def test_an_evaluator_that_does_not_load_stops_before_grading(lab6, env, tmp_pat
 def check(hand_in: Path, rubric: Path, env, *extra) -> tuple[subprocess.CompletedProcess, dict]:
     """`grader check` of one hand-in: its console output and its --json record."""
     args = ("check", hand_in, "--rubric", rubric, "--device", "cpu", *extra)
-    text = grader(*args, env=env, check=False)
-    data = json.loads(grader(*args, "--json", env=env, check=False).stdout)
+    text = grader(*args, env=env, check=None)
+    data = json.loads(grader(*args, "--json", env=env, check=None).stdout)
     return text, data
 
 
