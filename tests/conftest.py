@@ -281,9 +281,10 @@ def _start_evaluator_training(session) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import iclevr; "
             f"iclevr.cached_evaluator({str(cache)!r})")
-    session.config._evaluator_trainer = subprocess.Popen(
-        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+    with open(cache / "trainer.log", "ab") as log:  # why a training stopped, if it does
+        session.config._evaluator_trainer = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True)
 
 
 # ---------------------------------------------------------------- order
