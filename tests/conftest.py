@@ -289,10 +289,9 @@ def _start_evaluator_training(session) -> None:
 
 # ---------------------------------------------------------------- order
 
-# Test files whose fixtures take minutes, longest first (measured serially on a fresh clone; the
-# table is in benchmarks/test_durations.md). Under pytest-xdist (`--dist loadfile`, the
-# configured order kept) each worker takes the next file: the long ones start first and the
-# short ones fill in the ends. Serially the order changes nothing.
+# Test files whose fixtures take minutes, longest first (`--durations=0` on a fresh clone). Under
+# pytest-xdist (`--dist loadfile`, this order kept) each worker takes the next file: the long ones
+# start first and the short ones fill in the ends. Serially the order changes nothing.
 LONG_FIRST = [
     "test_autograder_gradescope.py",  # a clean venv by pip (8 min), 8 graded uploads under limits
     "test_executor_slurm.py",  # real job arrays: 10 min
