@@ -292,28 +292,26 @@ def _start_evaluator_training(session) -> None:
 # Test files whose fixtures take minutes, longest first (`--durations=0` on a fresh clone). Under
 # pytest-xdist (`--dist loadfile`, this order kept) each worker takes the next file: the long ones
 # start first and the short ones fill in the ends. Serially the order changes nothing.
-LONG_FIRST = [
-    "test_autograder_gradescope.py",  # a clean venv by pip (8 min), 8 graded uploads under limits
-    "test_executor_slurm.py",  # real job arrays: 10 min
-    "test_reference.py",  # 1,000-step process grids of tiny DDPMs
-    "test_fid_parity.py",  # the course tools themselves, 2048 images through `grader stats`
-    "test_hw9_class.py",
-    "test_run.py",
-    "test_autograder_prairielearn.py",  # these three need the evaluator (trained in the background)
-    "test_lab6_class.py",
-    "test_lab6_evaluator.py",
-    "test_hw3_integrity.py",
-    "test_integrity.py",
-    "test_integrity_class.py",
-    "test_sandbox_hostile.py",
-    "test_pipeline_sampler.py",
-    "test_sandbox_parts.py",
-    "test_report_browser.py",
-    "test_grades_safety.py",
-    "test_fid_engine.py",
-    "test_fid_frechet.py",
-    "test_check_cli.py",
-    "test_example_reference.py",
+LONG_FIRST = [  # seconds under `-n 2` on 2 cores, fresh clone
+    "test_fid_parity.py",  # 1705: the course tools themselves; 2048 images through `grader stats`
+    "test_executor_slurm.py",  # 1072: real job arrays
+    "test_autograder_gradescope.py",  # 910: a clean venv by pip, 8 uploads graded under limits
+    "test_run.py",  # 386
+    "test_reference.py",  # 238: 1,000-step process grids of tiny DDPMs
+    "test_autograder_prairielearn.py",  # 211; it and the lab6 files wait for the evaluator
+    "test_fid_frechet.py",  # 180
+    "test_fid_engine.py",  # 175
+    "test_hw9_class.py",  # 168
+    "test_kid.py",  # 125
+    "test_hw3_integrity.py",  # 118
+    "test_grades_safety.py",  # 117
+    "test_check_cli.py",  # 101
+    "test_lab6_class.py",  # 99
+    "test_example_reference.py",  # 66
+    "test_precision_recall.py",  # 42
+    "test_sandbox_hostile.py",  # 41
+    "test_report_browser.py",  # 38
+    "test_integrity.py",  # 38
 ]
 
 
