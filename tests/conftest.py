@@ -268,7 +268,13 @@ def evaluator_checkpoint(request) -> Path:
     return iclevr.cached_evaluator(_evaluator_cache(request.config))
 
 
+def _xdist_worker(config) -> str | None:
+    return getattr(config, "workerinput", {}).get("workerid")
+
+
 def _start_evaluator_training(session) -> None:
+    if _xdist_worker(session.config) not in (None, "gw0"):  # one starter per run
+        return
     if not any("evaluator_checkpoint" in getattr(item, "fixturenames", ()) for item in session.items):
         return
     import iclevr
@@ -276,8 +282,8 @@ def _start_evaluator_training(session) -> None:
     cache = _evaluator_cache(session.config)
     if iclevr.cached_path(cache).is_file():
         return
-    # One thread: it shares the CPU with the tests. A second starter (another pytest-xdist worker)
-    # waits on the trainer's file lock and then finds the file.
+    # One thread: it shares the CPU with the tests. A test that needs it first waits on the
+    # trainer's file lock, then loads the file.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import iclevr; "
             f"iclevr.cached_evaluator({str(cache)!r})")
@@ -326,6 +332,8 @@ def pytest_collection_finish(session) -> None:
 
 def pytest_sessionfinish(session) -> None:
     trainer = getattr(session.config, "_evaluator_trainer", None)
-    if trainer is not None and trainer.poll() is None:
+    # Under pytest-xdist a worker ends when the queue runs dry, possibly while another worker still
+    # waits for the evaluator: there the training runs to its end (and the next run finds it).
+    if trainer is not None and trainer.poll() is None and _xdist_worker(session.config) is None:
         os.killpg(trainer.pid, signal.SIGTERM)  # nobody needed it after all (a -k run, an early stop)
         trainer.wait()

@@ -239,7 +239,7 @@ def grade_prairielearn(root: Path) -> dict:
         result = grade_submission(sub, ctx)
         if upload_findings:  # the zip's own problems count as they do in `grader run`
             result.findings = upload_findings + result.findings
-            result = regrade(result, rubric, [], submitted=(sub.submitted_at, sub.submitted_at_source))
+            result = regrade(result, rubric, [])  # the grade's own submission time is kept
             result.update_status()
         images = _images(result, assets / student_dir_name(result.student_id))
     if result.traceback:
