@@ -2,7 +2,7 @@
 milestone, sample the course's N and measure FID with the grader; every row records steps, wall
 time and CPU time, into JSON and a markdown table (the table in reference/README.md).
 
-    python benchmarks/reference_baselines.py stats   # FID statistics: MNIST train, CelebA 64x64
+    python benchmarks/reference_baselines.py stats   # FID statistics: CelebA 64x64, MNIST train
     python benchmarks/reference_baselines.py ddpm    # HW3 DDPM: train, sample 10,000, FID
     python benchmarks/reference_baselines.py dcgan   # HW9 DCGAN: train, sample 1,024, FID
     python benchmarks/reference_baselines.py grade   # `grader run` on the DDPM milestones' HW3
@@ -180,10 +180,11 @@ def command_stats(args) -> None:
 
     torch.set_num_threads(args.threads)
     results = Results(args.out, "stats")
-    digits, _ = load_mnist(args.data / "mnist", "train")
-    chunked_statistics(args, "mnist_train.npz", "pytorch-gan-metrics", gray_to_rgb(digits), results)
+    # CelebA first: 10,000 images against MNIST's 60,000, so the DCGAN rows need not wait
     faces = load_faces(args.data / MODELS["dcgan"]["data"], 64).permute(0, 2, 3, 1).numpy()
     chunked_statistics(args, "celeba64.npz", "pytorch-fid", np.ascontiguousarray(faces), results)
+    digits, _ = load_mnist(args.data / "mnist", "train")
+    chunked_statistics(args, "mnist_train.npz", "pytorch-gan-metrics", gray_to_rgb(digits), results)
 
 
 # --- training and milestones ---------------------------------------------------------------
