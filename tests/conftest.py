@@ -299,7 +299,7 @@ def _start_evaluator_training(session) -> None:
 # pytest-xdist (`--dist loadfile`, this order kept) each worker takes the next file: the long ones
 # start first and the short ones fill in the ends. Serially the order changes nothing.
 LONG_FIRST = [  # seconds under `-n 2` on 2 cores, fresh clone
-    "test_fid_parity.py",  # 1705: the course tools themselves; 2048 images through `grader stats`
+    "test_fid_parity.py",  # 1705: the course tools themselves; 2049 images through `grader stats`
     "test_executor_slurm.py",  # 1072: real job arrays
     "test_autograder_gradescope.py",  # 910: a clean venv by pip, 8 uploads graded under limits
     "test_run.py",  # 386
@@ -319,6 +319,12 @@ LONG_FIRST = [  # seconds under `-n 2` on 2 cores, fresh clone
     "test_report_browser.py",  # 38
     "test_integrity.py",  # 38
 ]
+
+
+def pytest_configure(config) -> None:
+    import kept
+
+    kept.configure(config)
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:

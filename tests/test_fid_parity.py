@@ -18,11 +18,12 @@ from test_fid_support import (
     cache_dir,
     cli_json,
     faces_small,
+    kept_official,
     mnist_big,
     mnist_small,
     official_activations,
     official_fids,
-    official_torch_home,
+    official_statistics,
     reference_npz,
     root_dir,
 )
@@ -105,11 +106,10 @@ def test_human_output_names_tool_weights_stats_and_origin(
 def test_stats_of_mnist_idx_equal_the_course_tool_on_the_same_digits_as_pngs(
     tmp_path_factory, mnist_dir, mnist_test, inception_weights
 ):
-    """`grader stats` of IDX digits (made RGB) == pytorch-fid's `--save-stats` of the same
-    digits saved as RGB PNGs. (pytorch-gan-metrics' calc_and_save_stats has no device
-    argument and needs CUDA; its features equal pytorch-fid's, see test_fid_weights.)"""
-    from pytorch_fid.fid_score import save_fid_stats
-
+    """`grader stats` of IDX digits (made RGB) == pytorch-fid's statistics of the same digits
+    saved as RGB PNGs (what its `--save-stats` writes: calculate_activation_statistics of the
+    folder). pytorch-gan-metrics' calc_and_save_stats has no device argument and needs CUDA;
+    its features equal pytorch-fid's, see test_fid_weights."""
     root = root_dir(tmp_path_factory)
     ours = root / "idx_test60.npz"
     result = CliRunner().invoke(main, [
@@ -118,20 +118,11 @@ def test_stats_of_mnist_idx_equal_the_course_tool_on_the_same_digits_as_pngs(
     ])
     assert result.exit_code == 0, result.output
     assert f"mu/sigma of {MNIST_SMALL} MNIST test digits" in result.stdout
-
-    official = root / "official_test60.npz"
-    pngs = mnist_small(tmp_path_factory, mnist_test)
-    with official_torch_home(root, inception_weights):
-        save_fid_stats([str(pngs), str(official)], 50, "cpu", 2048, 0)
-    _assert_same_stats(ours, official)
-
-
-def _assert_same_stats(ours, official):
     with np.load(ours) as f:
         assert f["mu"].dtype == np.float64 and f["sigma"].dtype == np.float64
     mu, sigma = load_stats(ours)
-    official_mu, official_sigma = load_stats(official)
-    _assert_close_stats(mu, sigma, official_mu, official_sigma)
+    pngs = mnist_small(tmp_path_factory, mnist_test)
+    _assert_close_stats(mu, sigma, *official_statistics(tmp_path_factory, inception_weights, pngs))
 
 
 def _assert_close_stats(mu, sigma, official_mu, official_sigma):
@@ -142,15 +133,15 @@ def _assert_close_stats(mu, sigma, official_mu, official_sigma):
 
 
 # ---------------------------------------------------------------------------------------
-# The one N >= 2048 run of the suite
+# The one N > 2048 run of the suite
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory, mnist_test, inception_weights):
-    """2048 MNIST test digits through `grader stats` once (which caches their features);
+    """2049 MNIST test digits through `grader stats` once (which caches their features);
     everything below reuses them."""
     folder = mnist_big(tmp_path_factory, mnist_test)
-    ours = root_dir(tmp_path_factory) / "grader_test2048.npz"
+    ours = root_dir(tmp_path_factory) / f"grader_test{BIG}.npz"
     result = CliRunner().invoke(main, ["stats", str(folder), "-o", str(ours), "--backend",
                                        "pytorch-fid",
                                        *_engine_args(tmp_path_factory, inception_weights)])
@@ -163,13 +154,15 @@ def big(tmp_path_factory, mnist_test, inception_weights):
 
 
 @pytest.mark.slow
-def test_stats_and_fid_at_2048_images_equal_the_course_tools(
+def test_stats_and_fid_past_2048_images_equal_the_course_tools(
     tmp_path_factory, mnist_test, big, reference, inception_weights
 ):
-    """A full-rank covariance (N >= 2048): the course tools' own statistics and Fréchet code on
-    the features against `grader stats` and `grader fid`. The features are pytorch-fid's own
-    get_activations row for row, checked on the first 60 digits: each row is computed from its
-    image alone, and 2048 more forward passes of the course tool would cost ~8 CPU-minutes."""
+    """N = 2049 > D = 2048, where `grader fid` leaves the N x N Gram route for the D x D
+    covariance route, as at the courses' N (1,024 to 10,000 images cross it): the course tools'
+    own statistics and Fréchet code on the features against `grader stats` and `grader fid`.
+    The features are pytorch-fid's own get_activations row for row, checked on the first 60
+    digits: each row is computed from its image alone, and 2049 more forward passes of the
+    course tool would cost ~19 CPU-minutes."""
     from pytorch_fid.fid_score import calculate_frechet_distance
     from pytorch_gan_metrics.core import calculate_frechet_inception_distance
 
@@ -183,8 +176,13 @@ def test_stats_and_fid_at_2048_images_equal_the_course_tools(
     _assert_close_stats(mu, sigma, official_mu, official_sigma)
 
     ref_mu, ref_sigma = load_stats(reference)
-    official_fid = calculate_frechet_distance(official_mu, official_sigma, ref_mu, ref_sigma)
-    gan_metrics_fid = calculate_frechet_inception_distance(activations, ref_mu, ref_sigma)
+    official_fid = float(kept_official(
+        tmp_path_factory, "calculate_frechet_distance", inception_weights, official_mu,
+        official_sigma, ref_mu, ref_sigma,
+        make=lambda: calculate_frechet_distance(official_mu, official_sigma, ref_mu, ref_sigma)))
+    gan_metrics_fid = float(kept_official(
+        tmp_path_factory, "calculate_frechet_inception_distance", inception_weights, activations,
+        ref_mu, ref_sigma, make=lambda: calculate_frechet_inception_distance(activations, ref_mu, ref_sigma)))
     engine = FidEngine("pytorch-fid", weights=inception_weights, device="cpu",
                        cache_dir=cache_dir(tmp_path_factory))
     result = engine.fid(list_images(folder), reference)

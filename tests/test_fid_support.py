@@ -8,6 +8,7 @@ Session fixtures of different modules call these memoised builders.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -15,15 +16,18 @@ import sys
 import zipfile
 from pathlib import Path
 
+import kept
 import numpy as np
 from PIL import Image
 
+from grader import atomic
+from grader.files import sha256_file
 from grader.metrics.inception import WEIGHTS_FILENAME
 
 MNIST_SMALL = 60  # MNIST test digits 0..59 (also the first 60 of the big set)
 FACES_SMALL = 60  # CelebA faces 000001..000060, centre-cropped to 64x64
 REFERENCE_DIGITS = 200  # MNIST train digits behind the reference statistics
-BIG = 2048  # MNIST test digits 0..2047: the one N >= 2048 run of the suite
+BIG = 2049  # MNIST test digits 0..2048: the one run past D = 2048 features (the covariance route)
 
 _MEMO: dict = {}
 
@@ -94,8 +98,8 @@ def root_dir(tmp_path_factory) -> Path:
 
 
 def cache_dir(tmp_path_factory) -> Path:
-    """The feature cache every CLI run of the suite shares (fresh per test session)."""
-    return memo("cache", lambda: root_dir(tmp_path_factory) / "cache")
+    """The feature cache every CLI run of these modules shares, kept across runs (kept.py)."""
+    return memo("cache", kept.features)
 
 
 def mnist_small(tmp_path_factory, mnist_test) -> Path:
@@ -118,7 +122,7 @@ def faces_small(tmp_path_factory, faces_zip) -> Path:
 
 def mnist_big(tmp_path_factory, mnist_test) -> Path:
     images, _ = mnist_test
-    return memo("mnist_big", lambda: write_pngs(root_dir(tmp_path_factory) / "mnist2048",
+    return memo("mnist_big", lambda: write_pngs(root_dir(tmp_path_factory) / f"mnist{BIG}",
                                                   images[:BIG]))
 
 
@@ -141,39 +145,78 @@ def reference_npz(tmp_path_factory, mnist_dir, weights) -> Path:
 # ---------------------------------------------------------------------------------------
 # Official tools (CPU, weights through a temporary TORCH_HOME)
 
+OFFICIAL_PACKAGES = ("pytorch-fid", "pytorch-gan-metrics", "torch", "torchvision", "numpy", "scipy", "pillow")
+
+
+def kept_official(tmp_path_factory, what: str, weights: Path, *inputs: Path | np.ndarray, make) -> np.ndarray:
+    """An official tool's result, computed once per content of its inputs (arrays, files or
+    folders of files), the weights and the tools' versions, and kept across runs (kept.py)."""
+    digest = hashlib.sha256(f"{what}\0{sha256_file(weights)}\0".encode())
+    for value in inputs:
+        if isinstance(value, np.ndarray):
+            digest.update(f"{value.dtype}{value.shape}".encode() + np.ascontiguousarray(value).tobytes())
+            continue
+        for file in sorted(value.iterdir()) if value.is_dir() else [value]:
+            digest.update(file.name.encode() + b"\0" + _content(file) + b"\0")
+    folder = memo("kept-official", lambda: kept.folder("official-tools", ("tests/test_fid_support.py",),
+                                                       OFFICIAL_PACKAGES))
+    path = folder / f"{what}-{digest.hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    with official_torch_home(root_dir(tmp_path_factory), weights):
+        result = np.asarray(make())
+    atomic.write_with(path, lambda f: np.save(f, result))
+    return result
+
+
+def _content(file: Path) -> bytes:
+    if file.suffix == ".npz":  # its zip entries carry the time of writing: the arrays alone
+        with np.load(file) as f:
+            return b"".join(f[name].tobytes() for name in sorted(f.files))
+    return file.read_bytes()
+
 
 def official_fids(tmp_path_factory, weights, folder: Path, stats: Path) -> dict[str, float]:
-    """FID of a folder by each course tool's own end-to-end function."""
+    """FID of a folder by each course tool's own code. pytorch-gan-metrics: its end-to-end
+    get_fid_from_directory. pytorch-fid: what its calculate_fid_given_paths runs, in its parts,
+    so that the activations of a folder are computed once for every test that needs them:
+    get_activations, the two lines of calculate_activation_statistics, the npz read of
+    compute_statistics_of_path and calculate_frechet_distance."""
 
     def make():
         import torch
-        from pytorch_fid.fid_score import calculate_fid_given_paths
+        from pytorch_fid.fid_score import calculate_frechet_distance, compute_statistics_of_path
         from pytorch_gan_metrics import get_fid_from_directory
 
-        with official_torch_home(root_dir(tmp_path_factory), weights):
-            return {
-                "pytorch-gan-metrics": float(
-                    get_fid_from_directory(str(folder), str(stats), device=torch.device("cpu"))
-                ),
-                "pytorch-fid": float(
-                    calculate_fid_given_paths([str(folder), str(stats)], 50, "cpu", 2048, 0)
-                ),
-            }
+        mu, sigma = official_statistics(tmp_path_factory, weights, folder)
+        ref_mu, ref_sigma = compute_statistics_of_path(str(stats), None, 50, 2048, "cpu")
+        gan_metrics = kept_official(
+            tmp_path_factory, "get_fid_from_directory", weights, folder, stats,
+            make=lambda: get_fid_from_directory(str(folder), str(stats), device=torch.device("cpu")))
+        pytorch_fid = kept_official(  # scipy's sqrtm at 2048 dims: 10-60 CPU seconds
+            tmp_path_factory, "calculate_frechet_distance", weights, mu, sigma, ref_mu, ref_sigma,
+            make=lambda: calculate_frechet_distance(mu, sigma, ref_mu, ref_sigma))
+        return {"pytorch-gan-metrics": float(gan_metrics), "pytorch-fid": float(pytorch_fid)}
 
     return memo(("official", str(folder), str(stats)), make)
+
+
+def official_statistics(tmp_path_factory, weights, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """pytorch-fid 0.3.0's calculate_activation_statistics of a folder's PNGs."""
+    activations = official_activations(tmp_path_factory, weights, folder)
+    return np.mean(activations, axis=0), np.cov(activations, rowvar=False)
 
 
 def official_activations(tmp_path_factory, weights, folder: Path) -> np.ndarray:
     """pytorch-fid 0.3.0's own data path and model: get_activations over the sorted PNGs."""
 
-    def make():
+    def activations():
         from pytorch_fid.fid_score import get_activations
         from pytorch_fid.inception import InceptionV3
 
-        files = sorted(folder.glob("*.png"))
-        with official_torch_home(root_dir(tmp_path_factory), weights):
-            model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to("cpu")
-            return get_activations(files, model, batch_size=50, dims=2048, device="cpu",
-                                   num_workers=0)
+        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to("cpu")
+        return get_activations(sorted(folder.glob("*.png")), model, batch_size=50, dims=2048,
+                               device="cpu", num_workers=0)
 
-    return memo(("activations", str(folder)), make)
+    return memo(("activations", str(folder)),
+                lambda: kept_official(tmp_path_factory, "get_activations", weights, folder, make=activations))

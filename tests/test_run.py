@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import kept
 import numpy as np
 import pytest
 import yaml
@@ -32,9 +33,8 @@ def grader(*args, env, check=True, **kw) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, inception_weights):
-    cache = tmp_path_factory.mktemp("cache")
-    return {**os.environ, "GRADER_CACHE_DIR": str(cache), "GRADER_INCEPTION_WEIGHTS": str(inception_weights),
+def env(inception_weights):
+    return {**os.environ, "GRADER_CACHE_DIR": str(kept.features()), "GRADER_INCEPTION_WEIGHTS": str(inception_weights),
             "NO_COLOR": "1"}
 
 
