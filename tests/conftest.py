@@ -298,26 +298,26 @@ def _start_evaluator_training(session) -> None:
 # Test files whose fixtures take minutes, longest first (`--durations=0` on a fresh clone). Under
 # pytest-xdist (`--dist loadfile`, this order kept) each worker takes the next file: the long ones
 # start first and the short ones fill in the ends. Serially the order changes nothing.
-LONG_FIRST = [  # seconds under `-n 2` on 2 cores, fresh clone
-    "test_fid_parity.py",  # 1705: the course tools themselves; 2049 images through `grader stats`
-    "test_executor_slurm.py",  # 1072: real job arrays
-    "test_autograder_gradescope.py",  # 910: a clean venv by pip, 8 uploads graded under limits
-    "test_run.py",  # 386
-    "test_reference.py",  # 238: 1,000-step process grids of tiny DDPMs
-    "test_autograder_prairielearn.py",  # 211; it and the lab6 files wait for the evaluator
-    "test_fid_frechet.py",  # 180
-    "test_fid_engine.py",  # 175
-    "test_hw9_class.py",  # 168
-    "test_kid.py",  # 125
-    "test_hw3_integrity.py",  # 118
-    "test_grades_safety.py",  # 117
-    "test_check_cli.py",  # 101
-    "test_lab6_class.py",  # 99
-    "test_example_reference.py",  # 66
-    "test_precision_recall.py",  # 42
-    "test_sandbox_hostile.py",  # 41
-    "test_report_browser.py",  # 38
-    "test_integrity.py",  # 38
+LONG_FIRST = [  # seconds under `-n 2` on 2 cores: fresh clone / rerun with the kept caches (kept.py)
+    "test_fid_parity.py",  # 1986 / 76: the course tools themselves; 2049 images through `grader stats`
+    "test_executor_slurm.py",  # 916 / 481: real job arrays
+    "test_autograder_gradescope.py",  # 898 / 293: a clean venv by pip, 8 uploads graded under limits
+    "test_hw9_class.py",  # 503 / 73
+    "test_run.py",  # 422 / 59
+    "test_reference.py",  # 242 / 127: 1,000-step process grids of tiny DDPMs
+    "test_autograder_prairielearn.py",  # 203 / 53; it and the lab6 files wait for the evaluator
+    "test_fid_frechet.py",  # 187 / 114
+    "test_fid_engine.py",  # 186 / 90
+    "test_kid.py",  # 119 / 29
+    "test_hw3_integrity.py",  # 95 / 108
+    "test_grades_safety.py",  # 83 / 91
+    "test_lab6_class.py",  # 79 / 85
+    "test_check_cli.py",  # 76 / 88
+    "test_example_reference.py",  # 56 / 90
+    "test_sandbox_hostile.py",  # 42 / 44
+    "test_precision_recall.py",  # 41 / 0
+    "test_integrity.py",  # 38 / 36
+    "test_report_browser.py",  # 31 / 30
 ]
 
 
