@@ -300,8 +300,8 @@ def _start_evaluator_training(session) -> None:
 # start first and the short ones fill in the ends. Serially the order changes nothing.
 LONG_FIRST = [  # seconds under `-n 2` on 2 cores: fresh clone / rerun with the kept caches (kept.py)
     "test_fid_parity.py",  # 1986 / 76: the course tools themselves; 2049 images through `grader stats`
-    "test_executor_slurm.py",  # 916 / 481: real job arrays
-    "test_autograder_gradescope.py",  # 898 / 293: a clean venv by pip, 8 uploads graded under limits
+    "test_executor_slurm.py",  # 1072 / 615: real job arrays (its own caches: none kept)
+    "test_autograder_gradescope.py",  # 898 / 323: a clean venv by pip, 8 uploads graded under limits
     "test_hw9_class.py",  # 503 / 73
     "test_run.py",  # 422 / 59
     "test_reference.py",  # 242 / 127: 1,000-step process grids of tiny DDPMs
