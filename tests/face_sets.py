@@ -1,7 +1,7 @@
 """Real CelebA faces (64x64 crops) for the feature-based metrics' tests, written once per test
 process: reference faces with a statistics file that keeps their features, other real faces,
-the same faces blurred (a weak GAN's look) and noise. Features are cached by image content in
-the pytest cache, so KID and precision/recall share one Inception pass per set, across runs."""
+the same faces blurred (a weak GAN's look) and noise. Features go to the suite's kept feature
+cache (kept.py), so KID and precision/recall share one Inception pass per set, across runs."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ N = 64  # images per set: small, Inception runs ~10 images/s on a CPU
 _MEMO: dict[str, Path] = {}
 
 
-def env(request, inception_weights) -> dict[str, str]:
+def env(inception_weights) -> dict[str, str]:
     return {**os.environ, "GRADER_CACHE_DIR": str(kept.features()),
             "GRADER_INCEPTION_WEIGHTS": str(inception_weights), "NO_COLOR": "1"}
 

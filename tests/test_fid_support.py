@@ -151,7 +151,8 @@ OFFICIAL_PACKAGES = ("pytorch-fid", "pytorch-gan-metrics", "torch", "torchvision
 def kept_official(tmp_path_factory, what: str, weights: Path, *inputs: Path | np.ndarray, make) -> np.ndarray:
     """An official tool's result, computed once per content of its inputs (arrays, files or
     folders of files), the weights and the tools' versions, and kept across runs (kept.py)."""
-    digest = hashlib.sha256(f"{what}\0{sha256_file(weights)}\0".encode())
+    weights_sha = memo(("sha256", str(weights)), lambda: sha256_file(weights))  # 95 MB: hash it once
+    digest = hashlib.sha256(f"{what}\0{weights_sha}\0".encode())
     for value in inputs:
         if isinstance(value, np.ndarray):
             digest.update(f"{value.dtype}{value.shape}".encode() + np.ascontiguousarray(value).tobytes())

@@ -46,8 +46,8 @@ def grader(*args, env, check=0):
 
 
 @pytest.fixture(scope="module")
-def env(request, inception_weights):
-    return face_sets.env(request, inception_weights)
+def env(inception_weights):
+    return face_sets.env(inception_weights)
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ metrics: {pr: {kind: precision_recall, artifact: gan, backend: pytorch-fid, refe
 
 
 @pytest.fixture(scope="module")
-def faces(request, tmp_path_factory, faces_zip, inception_weights):
-    environment = face_sets.env(request, inception_weights)
+def faces(tmp_path_factory, faces_zip, inception_weights):
+    environment = face_sets.env(inception_weights)
     root = face_sets.face_sets(tmp_path_factory, faces_zip, environment)
     rubric = parse_rubric(RUBRIC, path=root / "rubric.yaml")
     ctx = GradingContext(rubric=rubric, work_root=tmp_path_factory.mktemp("work"), device="cpu",
