@@ -248,7 +248,7 @@ def test_interrupted_submitter_reattaches_and_grades_nobody_twice(klass, env, lo
     args = run_args(klass, out, "--executor", "slurm", "--max-concurrent", 1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader", *map(str, args)],
-        env=env,
+        env={**env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -257,7 +257,12 @@ def test_interrupted_submitter_reattaches_and_grades_nobody_twice(klass, env, lo
     while time.monotonic() < deadline and proc.poll() is None and len(gradings(out)) < 2:
         time.sleep(0.05)
     proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, stderr = proc.communicate(timeout=30)
+        pytest.fail(f"still running 60 s after {sig.name}; where it was:\n{stderr[-8000:]}")
     assert proc.returncode not in (0, 3), "the run finished before it could be interrupted"
     if sig == signal.SIGINT:
         assert "run the same command again to re-attach" in stderr
