@@ -7,7 +7,9 @@ Detection: each image's ratio test depends on that image alone, so the ratio of 
 copy (``--pool`` altered training digits per kind) and of every honest image is computed once,
 and 10,000-image submissions are then drawn from these pools (``--trials`` per cell): a
 submission is flagged at ``--min-flagged`` flagged images. Honest sets: the 10,000 MNIST test
-digits and, with ``--ddpm``, a folder of reference-DDPM samples (python -m reference ddpm sample).
+digits, the same digits augmented (scaled 0.8-1.2, turned up to 25 degrees, a third thickened
+and a third thinned: tests/integrity_plants.augmented) and, with ``--ddpm``, a folder of
+reference-DDPM samples (python -m reference ddpm sample).
 Cost: all checks on one 10,000-image honest submission against the 60,000 training digits
 (median of ``--repeats``), each beside its plain counterpart on the same data in the same
 repeat (old/new ratios): the plain three-pass search (every pixel, three variants) on 1,000
@@ -37,7 +39,7 @@ import integrity_plants as plants
 
 from grader.image_files import list_images, load_rgb
 from grader.integrity.collapse import check_collapse, digit_labels
-from grader.integrity.copies import VARIANTS, check_copies, variant_queries
+from grader.integrity.copies import REFERENCES, VARIANTS, check_copies, variant_queries
 from grader.integrity.neighbours import as_vectors
 from grader.integrity.shared import Signature, shared_pairs, signature
 from grader.integrity.training import load_training
@@ -61,13 +63,13 @@ def detection(pool_flags, honest_flags, share, n, min_flagged, trials, rng) -> f
     return hits / trials
 
 
-def brute_force(images: np.ndarray, reference: torch.Tensor, blurred_reference: torch.Tensor) -> np.ndarray:
+def brute_force(images: np.ndarray, indexes) -> np.ndarray:
     """Lowest d1/d2 over every variant against every reference row: a float32 screen of all
     distances, its 8 nearest re-ranked in float64."""
     lowest = np.full(len(images), np.inf)
     for name in VARIANTS:
         rows, variant = variant_queries(images, name)
-        ref = blurred_reference if name == "blurred" else reference
+        ref = indexes[REFERENCES[name]].vectors
         norms = ref.square().sum(1)
         vectors = as_vectors(variant)
         for start in range(0, len(vectors), 500):
@@ -82,7 +84,7 @@ def brute_force(images: np.ndarray, reference: torch.Tensor, blurred_reference: 
     return lowest
 
 
-def compare_with_brute_force(honest, training_images, index, blurred_index, args, rng) -> None:
+def compare_with_brute_force(honest, training_images, indexes, args, rng) -> None:
     kinds = {**plants.alterations(rng), **plants.partial_catches(rng), **plants.known_misses(rng)}
     k = max(1, len(honest) // 4)
     planted = [
@@ -90,8 +92,8 @@ def compare_with_brute_force(honest, training_images, index, blurred_index, args
         for alter in kinds.values()
     ]
     images = np.concatenate([honest, *planted])
-    truth, t_brute = timed(brute_force, images, index.vectors, blurred_index.vectors)
-    check, t_fast = timed(check_copies, images, index, args.threshold, blurred_index=blurred_index)
+    truth, t_brute = timed(brute_force, images, indexes)
+    check, t_fast = timed(check_copies, images, indexes, args.threshold)
     flagged = check.flagged
     same = int((flagged == (truth < args.threshold)).sum())
     print(
@@ -123,23 +125,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         training, t_load = timed(load_training, args.mnist, Path(cache))
         _, t_cached = timed(load_training, args.mnist, Path(cache))
-    index, t_index = timed(training.index)
-    blurred_index, t_blurred = timed(training.blurred_index)
-    print(f"training: prepare {t_load:.2f} s, from cache {t_cached:.2f} s, index {t_index:.2f} s, "
-          f"blurred index {t_blurred:.2f} s")
+    built = {ref: timed(training.index, ref) for ref in dict.fromkeys(REFERENCES.values())}
+    indexes = {ref: index for ref, (index, _) in built.items()}
+    index = indexes["pixels"]
+    print(f"training: prepare {t_load:.2f} s, from cache {t_cached:.2f} s, indexes "
+          + ", ".join(f"{ref} {t:.2f} s" for ref, (_, t) in built.items()))
     test, test_labels = load_mnist(args.mnist, "test")
 
     from reference.classifier import classify_digits
 
     hist = training.histogram
     if not args.cost_only:
-        honest = {"MNIST test (10,000)": test}
+        honest = {
+            "MNIST test (10,000)": test,
+            "MNIST test augmented (10,000)": plants.augmented(test, np.random.default_rng(5)),
+        }
         if args.ddpm is not None:
             refs = list_images(args.ddpm)
             honest[f"reference DDPM ({len(refs)})"] = np.stack([load_rgb(r)[..., 0] for r in refs])
         honest_checks = {}
         for name, images in honest.items():
-            check = check_copies(images, index, args.threshold, blurred_index=blurred_index)
+            check = check_copies(images, indexes, args.threshold)
             honest_checks[name] = check
             print(
                 f"honest {name}: flagged {check.count}, lowest ratio {check.ratio.min():.3f}, "
@@ -155,7 +161,7 @@ def main() -> None:
         )
         print("|---|---|" + "---|" * len(shares))
         for name, alter in kinds.items():
-            check = check_copies(alter(source), index, args.threshold, blurred_index=blurred_index)
+            check = check_copies(alter(source), indexes, args.threshold)
             cells = [
                 detection(check.flagged, honest_flags, s, 10000, args.min_flagged, args.trials, rng)
                 for s in shares
@@ -186,7 +192,7 @@ def main() -> None:
             )
 
     if args.reference:
-        compare_with_brute_force(test[: args.reference], training.images, index, blurred_index, args, rng)
+        compare_with_brute_force(test[: args.reference], training.images, indexes, args, rng)
 
     # Cost of all checks on one 10,000-image submission (median of --repeats), each beside its
     # plain counterpart in the same repeat.
@@ -205,10 +211,10 @@ def main() -> None:
     costs = {"copies": [], "collapse": [], "signature": [], "classifier": []}
     pairs = {"copies, 1,000": [], "classifier": [], "collapse": []}
     for _ in range(args.repeats):
-        costs["copies"].append(timed(check_copies, test, index, args.threshold, blurred_index=blurred_index)[1])
+        costs["copies"].append(timed(check_copies, test, indexes, args.threshold)[1])
         # Like with like: the plain search knows only the first three variants.
         t_plain = timed(plain)[1]
-        t_fast = timed(check_copies, test[:1000], index, variants=("raw", "centred", "flip"))[1]
+        t_fast = timed(check_copies, test[:1000], indexes, variants=("raw", "centred", "flip"))[1]
         pairs["copies, 1,000"].append((t_plain, t_fast))
         labels, t = timed(digit_labels, test)
         costs["classifier"].append(t)

@@ -48,7 +48,6 @@ from grader.metrics.images import list_images, load_rgb
 from grader.datasets import center_crop_resize, load_image_zip
 from grader.integrity.collapse import nearest_other
 from grader.integrity.copies import PHOTO_VARIANTS, check_copies
-from grader.integrity.neighbours import as_vectors, build_index
 from grader.integrity.training import TrainingSet, prepare_submission
 
 
@@ -126,10 +125,10 @@ def main() -> None:
     }
     for folder in args.samples:
         queries[f"samples {folder.name}"] = sets[f"samples {folder.name}"]
-    held_index = build_index(as_vectors(held_out.images))
+    held_indexes = held_out.indexes(PHOTO_VARIANTS)
     print("| set | N | lowest ratio | 1% | median | flagged (< ratio) |\n|---|---|---|---|---|---|")
     for name, images in queries.items():
-        check = check_copies(prepare_submission(list(images), held_out), held_index, ratio, PHOTO_VARIANTS)
+        check = check_copies(prepare_submission(list(images), held_out), held_indexes, ratio, PHOTO_VARIANTS)
         q = np.quantile(check.ratio, [0.0, 0.01, 0.5])
         print(f"| {name} | {len(images)} | {q[0]:.3f} | {q[1]:.3f} | {q[2]:.3f} | {check.count} |")
 

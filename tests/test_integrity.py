@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from grader.integrity.collapse import check_collapse, digit_labels, nearest_other
-from grader.integrity.copies import blurred, centre_shifts, check_copies, variant_queries
+from grader.integrity.copies import (
+    REFERENCES,
+    VARIANTS,
+    centre_shifts,
+    check_copies,
+    reference_images,
+    variant_queries,
+)
 from grader.integrity.neighbours import as_vectors, build_index, nearest_two
 from grader.integrity.shared import Signature, normalised_digest, shared_pairs, signature
 from grader.integrity.training import load_training, prepare_submission
@@ -30,8 +37,13 @@ def index(train_subset):
 
 
 @pytest.fixture(scope="module")
-def blurred_index(train_subset):
-    return build_index(as_vectors(blurred(train_subset[0])))
+def indexes(train_subset, index):
+    """Every reference the copy check compares with (as TrainingSet.indexes builds them)."""
+    images = train_subset[0]
+    built = {"pixels": index}
+    for reference in set(REFERENCES.values()) - {"pixels"}:
+        built[reference] = build_index(as_vectors(reference_images(images, reference)))
+    return built
 
 
 def test_decisions_and_distances_equal_brute_force(train_subset, mnist_test, index):
@@ -49,12 +61,12 @@ def test_decisions_and_distances_equal_brute_force(train_subset, mnist_test, ind
     np.testing.assert_allclose(exact.d2, truth[:, 1], atol=2e-2)
 
 
-def brute_force_ratios(images: np.ndarray, index, blurred_index) -> np.ndarray:
+def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
     """Lowest d1/d2 over every variant: all reference rows, float64."""
     lowest = np.full(len(images), np.inf)
-    for name in ("raw", "centred", "flip", "turned-", "turned+", "blurred"):
+    for name in VARIANTS:
         rows, queries = variant_queries(images, name)
-        reference = (blurred_index if name == "blurred" else index).vectors
+        reference = indexes[REFERENCES[name]].vectors
         distances = torch.cdist(as_vectors(queries).double(), reference.double())
         d = torch.topk(distances, 2, largest=False).values.numpy()
         ratio = np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-12), 0.0)
@@ -62,14 +74,14 @@ def brute_force_ratios(images: np.ndarray, index, blurred_index) -> np.ndarray:
     return lowest
 
 
-def test_copy_flags_equal_brute_force_with_every_planted_kind(train_subset, mnist_test, index, blurred_index):
+def test_copy_flags_equal_brute_force_with_every_planted_kind(train_subset, mnist_test, indexes):
     rng = np.random.default_rng(6)
     train = train_subset[0]
     kinds = {**plants.alterations(rng), **plants.partial_catches(rng), **plants.known_misses(rng)}
     planted = [alter(train[rng.choice(TRAIN_N, 15, replace=False)]) for alter in kinds.values()]
     images = np.concatenate([mnist_test[0][:300], *planted])
-    truth = brute_force_ratios(images, index, blurred_index)
-    check = check_copies(images, index, blurred_index=blurred_index)
+    truth = brute_force_ratios(images, indexes)
+    check = check_copies(images, indexes)
     np.testing.assert_array_equal(check.flagged, truth < 0.4)
     assert 0 < check.count < len(images)
     flagged = check.flagged
@@ -99,13 +111,13 @@ def test_fast_digit_labels_equal_the_reference_classifier(mnist_test):
     np.testing.assert_array_equal(digit_labels(digits), classify_digits(digits)[0])
 
 
-def test_honest_test_digits_are_never_flagged(mnist_test, index, blurred_index):
-    check = check_copies(mnist_test[0][:400], index, blurred_index=blurred_index)
+def test_honest_test_digits_are_never_flagged(mnist_test, indexes):
+    check = check_copies(mnist_test[0][:400], indexes)
     assert check.count == 0
     assert check.ratio.min() > 0.45
 
 
-def test_reference_ddpm_samples_are_not_flagged(mnist_dir, index, blurred_index, tmp_path):
+def test_reference_ddpm_samples_are_not_flagged(mnist_dir, indexes, tmp_path):
     """An honest generator: samples of the reference DDPM after a short CPU training."""
     from grader.image_files import list_images, load_rgb
     from reference.ddpm import sample_ddpm, train_ddpm
@@ -115,29 +127,37 @@ def test_reference_ddpm_samples_are_not_flagged(mnist_dir, index, blurred_index,
     sample_ddpm(tmp_path / "ddpm", tmp_path / "samples", 120, seed=3, device="cpu", progress=False)
     samples = np.stack([load_rgb(path)[..., 0] for path in list_images(tmp_path / "samples")])
     assert samples.shape == (120, 28, 28)
-    check = check_copies(samples, index, blurred_index=blurred_index)
+    check = check_copies(samples, indexes)
     assert check.count == 0, sorted(check.ratio)[:5]
 
 
 @pytest.mark.parametrize("kind", list(plants.alterations(np.random.default_rng(0))))
-def test_planted_copies_at_5_percent_are_caught(kind, train_subset, mnist_test, index, blurred_index):
+def test_planted_copies_at_5_percent_are_caught(kind, train_subset, mnist_test, indexes):
     rng = np.random.default_rng(2)
     copies = plants.alterations(rng)[kind](train_subset[0][rng.choice(TRAIN_N, 20, replace=False)])
     submission = plants.mix(mnist_test[0][:400], copies, rng)
-    check = check_copies(submission, index, blurred_index=blurred_index)
+    check = check_copies(submission, indexes)
     assert check.count >= 17, f"{kind}: {check.count} of 20 planted copies flagged"
     assert check.count <= 20  # nothing honest flagged
 
 
 @pytest.mark.parametrize("kind", list(plants.partial_catches(np.random.default_rng(0))))
-def test_turned_and_blurred_copies_are_caught_in_a_share(kind, train_subset, index, blurred_index):
-    # Full size (bench_integrity.py, all 60,000 digits): 12-21% of such copies flagged, so a 5%
+def test_edited_copies_are_caught_in_a_share(kind, train_subset, indexes):
+    # Full size (bench_integrity.py, all 60,000 digits): 13-89% of such copies flagged, so a 5%
     # share of a 10,000-image set (500 copies) passes min_flagged 25 every time.
     rng = np.random.default_rng(4)
     copies = plants.partial_catches(rng)[kind](train_subset[0][rng.choice(TRAIN_N, 200, replace=False)])
-    without = check_copies(copies, index, variants=("raw", "centred", "flip"))
-    check = check_copies(copies, index, blurred_index=blurred_index)
+    without = check_copies(copies, indexes, variants=("raw", "centred", "flip"))
+    check = check_copies(copies, indexes)
     assert check.count >= 0.08 * len(copies) > without.count, (kind, check.count, without.count)
+
+
+def test_honest_augmentation_is_not_a_copy(mnist_test, indexes):
+    """Test digits scaled, turned and thickened or thinned as data augmentation does: an honest
+    student's images, never flagged."""
+    augmented = plants.augmented(mnist_test[0][400:800], np.random.default_rng(5))
+    check = check_copies(augmented, indexes)
+    assert check.count == 0, sorted(check.ratio)[:5]
 
 
 def test_centring_undoes_shifts(mnist_train):
@@ -224,6 +244,6 @@ def test_faces_copies_on_thumbnails(faces_zip, tmp_path):
     copies = plants.jpeg(faces[rng.choice(500, 20, replace=False)])
     honest = faces[500:700]
     submission = prepare_submission(list(np.concatenate([honest, copies])), training)
-    check = check_copies(submission, training.index(), variants=("raw", "flip"))
+    check = check_copies(submission, training.indexes(("raw", "flip")), variants=("raw", "flip"))
     assert check.flagged[200:].all()
     assert check.count == 20

@@ -32,8 +32,7 @@ class TrainingSet:
     images: np.ndarray  # uint8 [N, H, W] (digits) or [N, H, W, 3] (photos)
     labels: np.ndarray | None
     key: str  # content hash of the sources + settings
-    _index: object = field(default=None, repr=False)
-    _blurred_index: object = field(default=None, repr=False)
+    _indexes: dict = field(default_factory=dict, repr=False)
 
     @property
     def digits(self) -> bool:
@@ -53,22 +52,23 @@ class TrainingSet:
         counts = np.bincount(self.labels.astype(np.int64), minlength=10)
         return counts / counts.sum()
 
-    def index(self):
-        """The neighbour index of the training images (built once per process)."""
-        if self._index is None:
+    def index(self, reference: str = "pixels"):
+        """The neighbour index of the training images as a copy-check reference holds them
+        (copies.REFERENCES: as given, blurred, posed); built once per process."""
+        if reference not in self._indexes:
+            from grader.integrity.copies import reference_images
             from grader.integrity.neighbours import as_vectors, build_index
 
-            self._index = build_index(as_vectors(self.images))
-        return self._index
+            self._indexes[reference] = build_index(
+                as_vectors(reference_images(self.images, reference))
+            )
+        return self._indexes[reference]
 
-    def blurred_index(self):
-        """The neighbour index of the training images blurred as copies.blurred blurs a query."""
-        if self._blurred_index is None:
-            from grader.integrity.copies import blurred
-            from grader.integrity.neighbours import as_vectors, build_index
+    def indexes(self, variants: tuple[str, ...] | None = None) -> dict:
+        """Reference name -> index, for every reference the variants (default: all) compare with."""
+        from grader.integrity.copies import REFERENCES
 
-            self._blurred_index = build_index(as_vectors(blurred(self.images)))
-        return self._blurred_index
+        return {REFERENCES[v]: self.index(REFERENCES[v]) for v in variants or self.variants}
 
 
 def source_files(path: Path) -> list[Path]:

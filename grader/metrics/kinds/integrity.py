@@ -87,9 +87,7 @@ class IntegrityKind(MetricKind):
             key = (str(path), spec.thumbnail)
             if key not in self._loaded:
                 training = load_training(path, ctx.cache_root, spec.thumbnail)
-                training.index()  # built once, here, under the lock
-                if "blurred" in training.variants:
-                    training.blurred_index()
+                training.indexes()  # built once, here, under the lock
                 self._loaded[key] = training
             return self._loaded[key]
 
@@ -142,8 +140,7 @@ class IntegrityKind(MetricKind):
         training = self._training(spec, ctx)
         images = prepare_submission(decoded, training)
         variants = training.variants
-        blurred_index = training.blurred_index() if "blurred" in variants else None
-        copies = check_copies(images, training.index(), spec.ratio, variants, blurred_index=blurred_index)
+        copies = check_copies(images, training.indexes(), spec.ratio, variants)
         labels = None
         if training.digits and training.labels is not None:
             if spec.classes == "classifier":
@@ -217,7 +214,7 @@ class IntegrityKind(MetricKind):
                         "name": names[i],
                         "ratio": round(float(copies.ratio[i]), 3),
                         "training_index": int(copies.neighbour[i]),
-                        "matched_as": VARIANTS[copies.variant[i]],  # raw, centred, flip, turned-/+, blurred
+                        "matched_as": VARIANTS[copies.variant[i]],  # raw, centred, flip, posed, ...
                     }
                     for i in sorted(flagged, key=lambda i: copies.ratio[i])[:MAX_LISTED]
                 ],
