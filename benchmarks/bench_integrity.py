@@ -198,11 +198,12 @@ def main() -> None:
     # plain counterpart in the same repeat.
     names = [f"{i:05d}.png" for i in range(len(test))]
     queries = as_vectors(test[:1000])
+    reference = index.vectors
 
     def plain() -> None:
         for q in (queries, queries.flip(1), queries):
             torch.topk(
-                torch.addmm(index.norms_sq[None, :], q, index.vectors.T, alpha=-2),
+                torch.addmm(index.norms_sq[None, :], q, reference.T, alpha=-2),
                 2,
                 dim=1,
                 largest=False,

@@ -31,16 +31,18 @@ import torch
 _BOUND_SLACK = 1e-3
 _BOUND_SLACK_REL = 1e-5
 _FIRST = 4  # candidates measured exactly for every query (c1, c2 come from these)
+_BUFFER_VALUES = 1 << 24  # float32 bounds computed at once: queries per chunk x reference rows
 
 Radius = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class Index:
-    """Reference vectors [N, D] float32, their lower-bound coordinates [N, k + 1] and the
+    """Reference vectors [N, D] (kept as their uint8 pixels: a quarter of float32's memory,
+    the same float32 values on the way out), their lower-bound coordinates [N, k + 1] and the
     bound table [k + 3, N] (see the module doc)."""
 
-    vectors: torch.Tensor
+    codes: torch.Tensor
     mean: torch.Tensor
     basis: torch.Tensor
     coords: torch.Tensor
@@ -49,7 +51,16 @@ class Index:
     coords_sq_max: float
 
     def __len__(self) -> int:
-        return self.vectors.shape[0]
+        return self.codes.shape[0]
+
+    def rows(self, which) -> torch.Tensor:
+        """Reference vectors of the given rows (any index shape), float32 as as_vectors gives."""
+        return self.codes[which].to(torch.float32).div_(255.0)
+
+    @property
+    def vectors(self) -> torch.Tensor:
+        """All reference vectors, float32 [N, D] (made on each call)."""
+        return self.rows(slice(None))
 
     def project(self, queries: torch.Tensor) -> torch.Tensor:
         centred = queries - self.mean
@@ -97,8 +108,15 @@ def as_vectors(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 def _make(vectors: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> Index:
     vectors = vectors.contiguous()
     n = vectors.shape[0]
+    codes = torch.empty(vectors.shape, dtype=torch.uint8)
+    for s in range(0, n, 8192):  # in chunks: no N x D temporaries beside the caller's vectors
+        part = vectors[s : s + 8192]
+        codes[s : s + 8192] = part.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        if not torch.equal(codes[s : s + 8192].to(torch.float32).div_(255.0), part):
+            raise ValueError("reference vectors must be uint8 pixels / 255 (as_vectors)")
     empty = torch.empty(0)
-    index = Index(vectors, mean, basis, empty, vectors.square().sum(1), empty, 0.0)
+    norms_sq = torch.cat([vectors[s : s + 8192].square().sum(1) for s in range(0, n, 8192)])
+    index = Index(codes, mean, basis, empty, norms_sq, empty, 0.0)
     coords = torch.cat([index.project(vectors[s : s + 8192]) for s in range(0, n, 8192)])
     coords_sq = coords.square().sum(1)
     index.coords = coords
@@ -142,7 +160,7 @@ def _exact_sq(index: Index, queries: torch.Tensor, rows: torch.Tensor) -> torch.
     |q|^2 (an identical pair comes out at d ~ 0.01 rather than 0), far below the gaps the
     ratio test and the duplicate threshold look at.
     """
-    dots = torch.bmm(index.vectors[rows], queries[:, :, None])[..., 0]
+    dots = torch.bmm(index.rows(rows), queries[:, :, None])[..., 0]
     sq = index.norms_sq[rows] - 2 * dots + queries.square().sum(1)[:, None]
     return sq.clamp_min(0)
 
@@ -174,6 +192,7 @@ def search(
     if n == 0 or take == 0:
         return out
     first = min(_FIRST, take)
+    chunk = max(1, min(chunk, _BUFFER_VALUES // total))  # the bound buffer stays ~64 MB
     buffer = torch.empty(min(chunk, n), total)
     for start in range(0, n, chunk):
         rows = slice(start, start + min(chunk, n - start))
@@ -197,7 +216,7 @@ def search(
         measured[:, first:] &= vals[:, first:] < reach[:, None]
         qi, pos = torch.nonzero(measured[:, first:], as_tuple=True)
         if len(qi):
-            diff = index.vectors[cand[qi, pos + first]] - q[qi]
+            diff = index.rows(cand[qi, pos + first]) - q[qi]
             exact[qi, pos + first] = diff.square().sum(1)
 
         best, order = torch.topk(exact, min(2, take), dim=1, largest=False)
@@ -226,7 +245,9 @@ def refine(
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         q = queries[torch.from_numpy(part)]
-        approx = index.norms_sq[None, :] - 2 * (q @ index.vectors.T)
+        approx = index.norms_sq[None, :] - 2 * torch.cat(
+            [q @ index.rows(slice(s, s + 8192)).T for s in range(0, len(index), 8192)], 1
+        )
         if exclude_self:
             approx[torch.arange(len(part)), torch.from_numpy(part)] = torch.inf
         keep = torch.topk(approx, min(16, len(index)), dim=1, largest=False).indices
@@ -293,7 +314,8 @@ def nearest_other_within(
     """Each reference vector's nearest other one (``d1``), exact whenever it is < ``distance``
     or decides that it is not; with the number of rows searched exhaustively."""
     radius: Radius = lambda c1, c2: torch.full_like(c1, distance)
-    found = search(index, index.vectors, radius, candidates, exclude_self=True)
+    vectors = index.vectors
+    found = search(index, vectors, radius, candidates, exclude_self=True)
     unsettled = np.nonzero((found.d1 >= distance) & (found.bound < distance))[0]
-    refine(index, index.vectors, found, unsettled, exclude_self=True)
+    refine(index, vectors, found, unsettled, exclude_self=True)
     return found, len(unsettled)
