@@ -39,7 +39,7 @@ import integrity_plants as plants
 
 from grader.image_files import list_images, load_rgb
 from grader.integrity.collapse import check_collapse, digit_labels
-from grader.integrity.copies import REFERENCES, VARIANTS, check_copies, variant_queries
+from grader.integrity.copies import REFERENCES, STRICTER, VARIANTS, check_copies, variant_queries
 from grader.integrity.neighbours import as_vectors
 from grader.integrity.shared import Signature, shared_pairs, signature
 from grader.integrity.training import load_training
@@ -80,7 +80,7 @@ def brute_force(images: np.ndarray, indexes) -> np.ndarray:
             d = torch.topk(d, 2, dim=1, largest=False).values.numpy()
             ratio = np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-12), 0.0)
             part = rows[start : start + len(q)]
-            lowest[part] = np.minimum(lowest[part], ratio)
+            lowest[part] = np.minimum(lowest[part], ratio / STRICTER.get(name, 1.0))
     return lowest
 
 

@@ -12,6 +12,7 @@ import torch
 from grader.integrity.collapse import check_collapse, digit_labels, nearest_other
 from grader.integrity.copies import (
     REFERENCES,
+    STRICTER,
     VARIANTS,
     centre_shifts,
     check_copies,
@@ -70,7 +71,7 @@ def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
         distances = torch.cdist(as_vectors(queries).double(), reference.double())
         d = torch.topk(distances, 2, largest=False).values.numpy()
         ratio = np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-12), 0.0)
-        lowest[rows] = np.minimum(lowest[rows], ratio)
+        lowest[rows] = np.minimum(lowest[rows], ratio / STRICTER.get(name, 1.0))
     return lowest
 
 
@@ -85,7 +86,8 @@ def test_copy_flags_equal_brute_force_with_every_planted_kind(train_subset, mnis
     np.testing.assert_array_equal(check.flagged, truth < 0.4)
     assert 0 < check.count < len(images)
     flagged = check.flagged
-    np.testing.assert_allclose(check.ratio[flagged], truth[flagged], atol=1e-2)
+    # float32 puts an identical pair at d ~ 0.01 (neighbours._exact_sq), over 0.6 for "thickened"
+    np.testing.assert_allclose(check.ratio[flagged], truth[flagged], atol=2e-2)
 
 
 def test_near_duplicates_equal_brute_force_on_either_basis(mnist_test, index):

@@ -11,7 +11,8 @@ all three from the image's own moments, which a turn and a scaling carry along (
 as its original was, up to resampling), then blurred a little (``POSE_BLUR``) so that what
 resampling leaves does not count. Strokes made one pixel thicker (a 3x3 grey dilation, the "one
 pixel" of cv2.dilate or PIL's MaxFilter(3)) are undone in part by a 3x3 grey erosion of the query
-(``thinned``) before posing.
+(``thinned``) before posing; strokes made thinner, by a dilation (``thickened``) compared with
+training digits opened (copies.py).
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def _posed(images: np.ndarray) -> np.ndarray:
     out = F.grid_sample(source, where, mode="bicubic", padding_mode="zeros", align_corners=True)
     out = ndimage.gaussian_filter(out[:, 0].numpy(), (0, POSE_BLUR, POSE_BLUR))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def thickened(images: np.ndarray) -> np.ndarray:
+    """Strokes one pixel thicker on every side: grey dilation with a 3x3 square."""
+    return ndimage.grey_dilation(images, size=(1, 3, 3))
 
 
 def thinned(images: np.ndarray) -> np.ndarray:
