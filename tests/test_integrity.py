@@ -62,6 +62,13 @@ def test_decisions_and_distances_equal_brute_force(train_subset, mnist_test, ind
     np.testing.assert_allclose(exact.d2, truth[:, 1], atol=2e-2)
 
 
+def test_index_keeps_pixels_and_refuses_other_vectors(train_subset, index):
+    assert index.codes.dtype == torch.uint8
+    assert torch.equal(index.vectors, as_vectors(train_subset[0]))
+    with pytest.raises(ValueError, match="uint8 pixels"):
+        build_index(torch.rand(50, 784))
+
+
 def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
     """Lowest d1/d2 over every variant: all reference rows, float64."""
     lowest = np.full(len(images), np.inf)

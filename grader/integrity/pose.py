@@ -24,8 +24,9 @@ from scipy import ndimage
 
 POSE_SIZE = 28  # px: the posed frame, MNIST's (784 values, as the raw index)
 # MNIST digits are ~20 px tall, 4-6 px standard deviation along the major axis; at 4.375 px
-# (5/32 of the frame) long tails stay inside. Measured (benchmarks/bench_integrity.py): 24 px
-# frames flag 2-5 points fewer scaled copies and bring honest test digits to 0.429 (0.457 at 28).
+# (5/32 of the frame) long tails stay inside. Measured on 1,000 copies per edit: 24 px
+# frames flag 1-5 points fewer turned or scaled copies and bring honest test digits to 0.429
+# (0.457 at 28).
 POSE_SD = 4.375
 POSE_BLUR = 0.75  # px: Gaussian sigma applied after posing
 _CHUNK = 8192  # images resampled at once (grid and source in float32: ~10 KB each)
