@@ -5,11 +5,14 @@ that one image than to any other (d1/d2 near 0); an honest image sits among many
 training images (d1/d2 near 1; honest MNIST test digits never go below ~0.45). The ratio is
 taken at its lowest over the image as given, a centre-of-mass-centred copy (undoes shifts), a
 horizontal flip, the image posed (pose.py: undoes turns and scaling; compared with the training
-set posed alike), the image thinned then posed (undoes thicker strokes too), the image
-thickened then posed against the training set opened and posed (undoes thinner strokes), and
-the image blurred, compared with the training set blurred alike (undoes blurring); an image is flagged
+set posed alike), the image thinned then posed (undoes thicker strokes too), the image thickened
+then posed against the training set opened and posed (undoes thinner strokes), and the image
+blurred, compared with the training set blurred alike (undoes blurring); an image is flagged
 below ``threshold`` and a submission at ``min_flagged`` flagged images. Every flag decision is
-exact (see neighbours.py).
+exact (see neighbours.py). Measured on 2,000 copies per edit against the 60,000 MNIST training
+digits (benchmarks/bench_integrity.py): turned by 5-25 degrees 87-89% flagged, scaled by 0.8 or
+1.2 69-74%, thicker strokes 39%, thinner 100%, blurred with radius 1 13%; honest test digits,
+as drawn or augmented by such edits, 0 of 10,000.
 """
 
 from __future__ import annotations
