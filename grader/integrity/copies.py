@@ -147,6 +147,9 @@ def check_copies(
     ``indexes`` holds the training index of each reference the variants name (REFERENCES):
     TrainingSet.indexes(variants).
     """
+    unknown = [v for v in variants if v not in REFERENCES]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown} (expected some of {VARIANTS})")
     missing = {REFERENCES[v] for v in variants} - set(indexes)
     if missing:
         raise ValueError(f"the variants need the training index of {sorted(missing)}")

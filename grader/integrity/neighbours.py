@@ -31,6 +31,7 @@ import torch
 _BOUND_SLACK = 1e-3
 _BOUND_SLACK_REL = 1e-5
 _FIRST = 4  # candidates measured exactly for every query (c1, c2 come from these)
+_ROWS = 8192  # reference rows converted, normed or projected at once
 _BUFFER_VALUES = 1 << 24  # float32 bounds computed at once: queries per chunk x reference rows
 
 Radius = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -108,19 +109,21 @@ def as_vectors(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 def _make(vectors: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> Index:
     vectors = vectors.contiguous()
     n = vectors.shape[0]
-    codes = torch.empty(vectors.shape, dtype=torch.uint8)
-    for s in range(0, n, 8192):  # in chunks: no N x D temporaries beside the caller's vectors
-        part = vectors[s : s + 8192]
-        codes[s : s + 8192] = part.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-        if not torch.equal(codes[s : s + 8192].to(torch.float32).div_(255.0), part):
-            raise ValueError("reference vectors must be uint8 pixels / 255 (as_vectors)")
     empty = torch.empty(0)
-    norms_sq = torch.cat([vectors[s : s + 8192].square().sum(1) for s in range(0, n, 8192)])
-    index = Index(codes, mean, basis, empty, norms_sq, empty, 0.0)
-    coords = torch.cat([index.project(vectors[s : s + 8192]) for s in range(0, n, 8192)])
-    coords_sq = coords.square().sum(1)
-    index.coords = coords
-    index.table = torch.cat([-2 * coords, torch.ones(n, 1), coords_sq[:, None]], 1).T.contiguous()
+    index = Index(torch.empty(vectors.shape, dtype=torch.uint8), mean, basis, empty, empty, empty, 0.0)
+    norms_sq, coords = [], []
+    for s in range(0, n, _ROWS):  # in chunks: no N x D temporaries beside the caller's vectors
+        part = vectors[s : s + _ROWS]
+        codes = part.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        if not torch.equal(codes.to(torch.float32).div_(255.0), part):
+            raise ValueError("reference vectors must be uint8 pixels / 255 (as_vectors)")
+        index.codes[s : s + _ROWS] = codes
+        norms_sq.append(part.square().sum(1))
+        coords.append(index.project(part))
+    index.norms_sq = torch.cat(norms_sq)
+    index.coords = torch.cat(coords)
+    coords_sq = index.coords.square().sum(1)
+    index.table = torch.cat([-2 * index.coords, torch.ones(n, 1), coords_sq[:, None]], 1).T.contiguous()
     index.coords_sq_max = float(coords_sq.max()) if n else 0.0
     return index
 
@@ -246,7 +249,7 @@ def refine(
         part = rows[start : start + chunk]
         q = queries[torch.from_numpy(part)]
         approx = index.norms_sq[None, :] - 2 * torch.cat(
-            [q @ index.rows(slice(s, s + 8192)).T for s in range(0, len(index), 8192)], 1
+            [q @ index.rows(slice(s, s + _ROWS)).T for s in range(0, len(index), _ROWS)], 1
         )
         if exclude_self:
             approx[torch.arange(len(part)), torch.from_numpy(part)] = torch.inf
