@@ -111,6 +111,8 @@ def partial_catches(rng: np.random.Generator) -> dict:
         "scale 1.2": lambda x: scale(x, 1.2),
         "thicker strokes": thicker,
         "scale 1.1, rotate 20 deg, thicker": lambda x: thicker(rotate(scale(x, 1.1), 20)),
+        "scale 0.85, rotate -20 deg, thicker": lambda x: thicker(rotate(scale(x, 0.85), -20)),
+        "scale 0.8, rotate 25 deg, thicker": lambda x: thicker(rotate(scale(x, 0.8), 25)),
         "blur r=1": blur,
     }
 
@@ -118,8 +120,8 @@ def partial_catches(rng: np.random.Generator) -> dict:
 def known_misses(rng: np.random.Generator) -> dict:
     """Edits not caught yet (bench_integrity.py: 0-5% of such copies flagged)."""
     return {
-        "scale 0.85, rotate -20 deg, thicker": lambda x: thicker(rotate(scale(x, 0.85), -20)),
         "scale 0.85, rotate -20 deg, thinner": lambda x: thinner(rotate(scale(x, 0.85), -20)),
+        "rotate -20 deg, thinner": lambda x: thinner(rotate(x, -20)),
         "blur r=2": lambda x: blur(x, 2.0),
         "noise 32/255": lambda x: noise(x, 32 / 255, rng),
     }

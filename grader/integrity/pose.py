@@ -10,9 +10,10 @@ both come back to nearly one image once each is posed:
 all three from the image's own moments, which a turn and a scaling carry along (a copy is posed
 as its original was, up to resampling), then blurred a little (``POSE_BLUR``) so that what
 resampling leaves does not count. Strokes made one pixel thicker (a 3x3 grey dilation, the "one
-pixel" of cv2.dilate or PIL's MaxFilter(3)) are undone in part by a 3x3 grey erosion of the query
-(``thinned``) before posing; strokes made thinner, by a dilation (``thickened``) compared with
-training digits opened (copies.py).
+pixel" of cv2.dilate or PIL's MaxFilter(3)) are undone by a 3x3 grey erosion of the query
+(``thinned``) compared with training digits closed (dilation, then erosion), at their own size
+and ``scaled`` down (copies.py); strokes made thinner, by a dilation (``thickened``) compared
+with training digits opened.
 """
 
 from __future__ import annotations
@@ -84,6 +85,21 @@ def _posed(images: np.ndarray) -> np.ndarray:
     out = F.grid_sample(source, where, mode="bicubic", padding_mode="zeros", align_corners=True)
     out = ndimage.gaussian_filter(out[:, 0].numpy(), (0, POSE_BLUR, POSE_BLUR))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def scaled(images: np.ndarray, factor: float) -> np.ndarray:
+    """Gray uint8 images [N, H, W] shrunk by ``factor`` (<= 1) about the frame's centre, same
+    frame (bilinear with antialiasing, as PIL's and torchvision's resize)."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"scaled shrinks: factor {factor} is not in (0, 1]")
+    h, w = images.shape[1:]
+    size = (round(h * factor), round(w * factor))
+    source = torch.from_numpy(np.asarray(images, np.float32))[:, None]
+    small = F.interpolate(source, size=size, mode="bilinear", antialias=True, align_corners=False)
+    out = np.zeros_like(images)
+    top, left = (h - size[0]) // 2, (w - size[1]) // 2
+    out[:, top : top + size[0], left : left + size[1]] = np.clip(np.rint(small[:, 0].numpy()), 0, 255)
+    return out
 
 
 def thickened(images: np.ndarray) -> np.ndarray:

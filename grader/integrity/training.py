@@ -54,7 +54,7 @@ class TrainingSet:
 
     def index(self, reference: str = "pixels"):
         """The neighbour index of the training images as a copy-check reference holds them
-        (copies.REFERENCES: as given, posed, opened and posed, blurred); built once per process."""
+        (copies.REFERENCES: as given, posed, closed or opened and posed, blurred); built once per process."""
         if reference not in self._indexes:
             from grader.integrity.copies import reference_images
             from grader.integrity.neighbours import as_vectors, build_index
