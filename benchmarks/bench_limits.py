@@ -3,13 +3,18 @@
 For each course a full-size submission is written from real data (HW3: 10,000 MNIST digits,
 pytorch-gan-metrics; HW9: 3 x 1,024 CelebA faces at 64x64, pytorch-fid), with reference
 statistics from a few hundred images of the same data (their size, not their content, is what
-costs memory: mu and a 2048x2048 sigma either way). It is graded by `grader check` (the grading
-path the platform autograders run) with a cold feature cache, in a cgroup v1 child capped at
-768 MB, pinned to one CPU, in a network namespace of its own (tests/limits.py), with what an
-autograder zip ships in its cache (each FID reference's sqrtm(Σ)). Printed and
-written as JSON: exit code, wall time, the cgroup's peak (page cache included), the peak of its
-anonymous memory, OOM kills, and the grade. Also measured: `import torch, torchvision` alone
-under the same limits, the floor under everything else.
+costs memory: mu and a 2048x2048 sigma either way; HW9's file also carries 10,000 feature rows,
+as `grader stats --features` writes for the training faces, for KID and precision/recall: the
+few hundred real rows repeated with a little noise, so the sizes are the course's). The
+training data the integrity lines read lies beside each rubric as the shipped rubrics name it:
+MNIST's training files in ``mnist/``, the 10,000 faces (64x64 PNG) in ``celeba64/``.
+It is graded by `grader check` (the grading path the platform autograders run) with a cold
+feature cache, in a cgroup v1 child capped at 768 MB, pinned to one CPU, in a network namespace
+of its own (tests/limits.py), with what an autograder zip ships in its cache (each FID
+reference's sqrtm(Σ)). Printed and written as JSON: exit code, wall time, the cgroup's peak
+(page cache included), the peak of its anonymous memory, OOM kills, and the grade. Also
+measured: `import torch, torchvision` alone under the same limits, the floor under everything
+else.
 
     python benchmarks/bench_limits.py --course hw9 --course hw3 --out bench-limits.json
 
@@ -38,6 +43,7 @@ from limits import GRADESCOPE_MEMORY, run_limited
 DATA = Path(os.environ.get("GRADER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WEIGHTS = DATA / "inception" / "fid_inception_v3.pth"
 STUDENT = "A0123456"
+TRAINING_FACES = 10_000  # HW9's training set
 
 
 def build_hw3(work: Path, reference: int) -> tuple[Path, Path]:
@@ -53,27 +59,37 @@ def build_hw3(work: Path, reference: int) -> tuple[Path, Path]:
         engine = FidEngine("pytorch-gan-metrics", weights=WEIGHTS, device="cpu", use_cache=False)
         rgb = np.repeat(digits[-reference:, :, :, None], 3, axis=3)
         save_stats(course / "mnist.npz", *engine.array_statistics(rgb))
+        (course / "mnist").mkdir(exist_ok=True)
+        for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+            shutil.copyfile(DATA / "mnist" / name, course / "mnist" / name)
         shutil.copyfile(ROOT / "rubrics" / "hw3.yaml", course / "rubric.yaml")
     return sub, course / "rubric.yaml"
 
 
 def build_hw9(work: Path, reference: int) -> tuple[Path, Path]:
     import hw9class
+    from PIL import Image
 
     from grader.datasets import load_image_zip
     from grader.metrics.fid import FidEngine
-    from grader.metrics.frechet import save_stats
+    from grader.metrics.frechet import feature_statistics, save_stats
 
     sub, course = work / "hw9" / "submission", work / "hw9" / "course"
     if not (course / "rubric.yaml").is_file():
-        faces = load_image_zip(DATA / "faces" / "celeba_first10k_89x109.zip", limit=3 * 1024 + reference,
-                               size=64)
+        faces = load_image_zip(DATA / "faces" / "celeba_first10k_89x109.zip", size=64)
         hw9class.write_hw9_submission(sub, {"gan": hw9class.blurred(faces[:1024], 1.5),
                                             "diffusion": faces[1024:2048],
                                             "finetuned": hw9class.blurred(faces[2048:3072], 0.7)})
         course.mkdir(parents=True, exist_ok=True)
         engine = FidEngine("pytorch-fid", weights=WEIGHTS, device="cpu", use_cache=False)
-        save_stats(course / "celeba64.npz", *engine.array_statistics(faces[3072:]))
+        features = engine.array_features(faces[3072 : 3072 + reference])
+        rows = np.random.default_rng(0).choice(len(features), TRAINING_FACES)
+        noise = np.random.default_rng(1).normal(0, 0.01, (TRAINING_FACES, features.shape[1]))
+        features = (features[rows] + noise).astype(np.float32)
+        save_stats(course / "celeba64.npz", *feature_statistics(features), features=features)
+        (course / "celeba64").mkdir(exist_ok=True)
+        for i, face in enumerate(faces):
+            Image.fromarray(face).save(course / "celeba64" / f"{i:05d}.png")
         with (course / "progress_reports.csv").open("w", newline="") as f:
             csv.writer(f).writerows([["student_id"], [STUDENT]])
         shutil.copyfile(ROOT / "rubrics" / "hw9.yaml", course / "rubric.yaml")

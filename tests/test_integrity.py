@@ -69,6 +69,35 @@ def test_index_keeps_pixels_and_refuses_other_vectors(train_subset, index):
         build_index(torch.rand(50, 784))
 
 
+def test_index_of_uint8_pixels_equals_the_float_one(train_subset, index):
+    pixels = torch.from_numpy(train_subset[0].reshape(TRAIN_N, -1).copy())
+    built = build_index(pixels)
+    for name in ("codes", "mean", "basis", "coords", "norms_sq", "table"):
+        assert torch.equal(getattr(built, name), getattr(index, name)), name
+
+
+def test_under_a_memory_limit_one_index_is_kept_at_a_time(train_subset, mnist_test, monkeypatch):
+    """A 768 MB autograder container: the copy check builds each training index when it needs
+    it and lets the one before go, with the same result as with every index kept."""
+    from grader.integrity import training as training_module
+    from grader.metrics import resources
+
+    images = train_subset[0][:3000]
+    training = training_module.TrainingSet(images, train_subset[1][:3000], key="test")
+    planted = plants.thicker(plants.rotate(images[:40], 15))
+    submission = np.concatenate([mnist_test[0][:100], planted])
+    monkeypatch.setattr(resources, "memory_limit", lambda: 768 * 10**6)
+    assert not training_module.keeps_every_index()
+    lean = check_copies(submission, training.indexes())
+    assert list(training._indexes) == ["blurred"]  # the last variant's reference, alone
+    monkeypatch.setattr(resources, "memory_limit", lambda: None)
+    kept = training_module.TrainingSet(images, train_subset[1][:3000], key="test")
+    full = check_copies(submission, kept.indexes())
+    assert set(kept._indexes) == set(REFERENCES.values())
+    np.testing.assert_array_equal(lean.ratio, full.ratio)
+    assert lean.count == full.count > 0
+
+
 def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
     """Lowest d1/d2 over every variant: all reference rows, float64."""
     lowest = np.full(len(images), np.inf)

@@ -86,9 +86,7 @@ class IntegrityKind(MetricKind):
         with self._lock:
             key = (str(path), spec.thumbnail)
             if key not in self._loaded:
-                training = load_training(path, ctx.cache_root, spec.thumbnail)
-                training.indexes()  # built once, here, under the lock
-                self._loaded[key] = training
+                self._loaded[key] = load_training(path, ctx.cache_root, spec.thumbnail)
             return self._loaded[key]
 
     def preflight(self, name, spec: IntegrityMetric, ctx) -> list[str]:
