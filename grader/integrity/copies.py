@@ -12,8 +12,10 @@ and the image blurred, compared with the training set blurred alike (undoes blur
 is flagged below ``threshold`` and a submission at ``min_flagged`` flagged images. Every flag
 decision is exact (see neighbours.py). Measured on 2,000 copies per edit against the 60,000
 MNIST training digits (benchmarks/bench_integrity.py): turned by 5-25 degrees 87-89% flagged,
-scaled by 0.8 or 1.2 69-74%, thicker strokes 100%, thinner 100%, blurred with radius 1 13%;
-honest test digits, as drawn or augmented by such edits, 0 of 10,000.
+scaled by 0.8 or 1.2 69-74%, thicker strokes 100%, thinner 100%, scaled by 0.8-1.1, turned by
+20-25 degrees and thickened 21-50%, blurred with radius 1 13%; honest test digits, as drawn or
+augmented by such edits, 0 of 10,000. Not caught: strokes thinned after a turn or a scaling
+(0-0.5%; erosion after resampling depends on the exact angle and size, see the bench).
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ REFERENCES = {"raw": "pixels", "centred": "pixels", "flip": "pixels", "posed": "
 # (dilation, then erosion): "thinned" queries meet the training set closed and posed. A student
 # who shrinks a digit first and then thickens it closes it at the smaller size, where its strokes
 # sit closer: "thinned-shrunk" meets the training set shrunk by SHRINK, then closed and posed.
-# Measured on 400 copies each (60,000 training digits): thickened copies shrunk by 0.8-0.9 and
-# turned by 10-25 degrees 20-47% flagged with it (1-10% without); honest test digits, as drawn or
-# augmented, stay above 0.53 in both.
+# Measured on 2,000 copies each (60,000 training digits): thickened copies 100% flagged (39%
+# against the posed set), shrunk by 0.85 or 0.8, turned by 20-25 degrees and thickened 50% and 21%
+# (5% and 2%); 400 honest test digits, as drawn or augmented, stay above 0.53 in both.
 SHRINK = 0.85
 SAME_QUERIES = {"thinned-shrunk": "thinned"}  # variants whose queries another variant makes
 # A copy drawn one pixel thinner (3x3 grey erosion) and thickened again is the original opened
