@@ -68,8 +68,10 @@ class TrainingSet:
             if reference not in self._indexes:
                 if not keeps_every_index():
                     self._indexes.clear()  # let the last one go before the next is built
-                codes = reference_images(self.images, reference)
-                self._indexes[reference] = build_index(torch.from_numpy(codes.reshape(len(codes), -1)))
+                codes = reference_images(self.images, reference).reshape(len(self.images), -1)
+                # torch takes only writable arrays (decoded IDX files are read-only views)
+                codes = torch.from_numpy(np.require(codes, requirements=["C", "W"]))
+                self._indexes[reference] = build_index(codes)
             return self._indexes[reference]
 
     def indexes(self, variants: tuple[str, ...] | None = None) -> Mapping:
