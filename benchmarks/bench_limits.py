@@ -107,9 +107,9 @@ def precompute(rubric: Path, cache: Path) -> None:
         target.write_bytes(blob)
 
 
-def measure(cmd: list[str], memory: int) -> dict:
+def measure(cmd: list[str], memory: int, cpu: int = 0) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADER_OFFLINE": "1"}
-    run = run_limited(cmd, memory_bytes=memory, env=env)
+    run = run_limited(cmd, memory_bytes=memory, env=env, cpu=cpu)
     print(f"  {run.summary}", flush=True)
     if run.returncode not in (0, 1):
         print(run.stderr[-2000:], file=sys.stderr)
@@ -118,13 +118,13 @@ def measure(cmd: list[str], memory: int) -> dict:
             "stdout": run.stdout}
 
 
-def grade(course: str, work: Path, reference: int, memory: int) -> dict:
+def grade(course: str, work: Path, reference: int, memory: int, cpu: int) -> dict:
     sub, rubric = (build_hw3 if course == "hw3" else build_hw9)(work, reference)
     with tempfile.TemporaryDirectory(prefix="bench-limits-cache-") as cache:
         precompute(rubric, Path(cache))
         print(f"{course}: grader check under {memory / 1e6:.0f} MB, 1 CPU, no network", flush=True)
         out = measure([sys.executable, "-m", "grader", "check", sub, "--rubric", rubric, "--device", "cpu",
-                       "--inception-weights", WEIGHTS, "--cache-dir", cache, "--json"], memory)
+                       "--inception-weights", WEIGHTS, "--cache-dir", cache, "--json"], memory, cpu)
     try:
         result = json.loads(out.pop("stdout"))
         out["fids"] = {m["name"]: m["value"] for m in result["metrics"]}
@@ -142,14 +142,15 @@ def main() -> None:
     parser.add_argument("--memory-mb", type=float, default=GRADESCOPE_MEMORY / 1e6)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "grader-bench-limits")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--cpu", type=int, default=0, help="the CPU the graded run is pinned to")
     args = parser.parse_args()
     memory = int(args.memory_mb * 1e6)
     report = {"memory_mb": args.memory_mb, "cpus": 1, "network": "none"}
     print("import torch, torchvision", flush=True)
-    report["import_torch"] = measure([sys.executable, "-c", "import torch, torchvision"], memory)
+    report["import_torch"] = measure([sys.executable, "-c", "import torch, torchvision"], memory, args.cpu)
     report["import_torch"].pop("stdout")
     for course in args.course or ["hw9", "hw3"]:
-        report[course] = grade(course, args.work, args.reference, memory)
+        report[course] = grade(course, args.work, args.reference, memory, args.cpu)
         if args.out:
             args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
