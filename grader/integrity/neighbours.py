@@ -140,9 +140,9 @@ def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 20000, seed
     n, d = vectors.shape
     generator = torch.Generator().manual_seed(seed)
     rows = torch.randperm(n, generator=generator)[: min(n, sample)]
-    subset = _floats(vectors[rows])
-    mean = subset.double().mean(0)
-    centred = subset - mean.float()
+    subset = _floats(vectors[rows])  # a copy (rows is an index tensor): centred in place
+    mean = subset.sum(0, dtype=torch.float64) / len(subset)
+    centred = subset.sub_(mean.float())
     basis = _principal_directions(centred, min(dims, d), generator)
     return _make(vectors, mean.float(), basis)
 
