@@ -28,6 +28,9 @@ class GraderGroup(click.Group):
 @click.version_option(__version__, prog_name="grader")
 def main() -> None:
     """Grade generative-model coursework: check, measure (FID), score, report, export."""
+    from grader.metrics.resources import fix_mmap_threshold
+
+    fix_mmap_threshold()
 
 
 def _register() -> None:

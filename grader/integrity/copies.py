@@ -126,8 +126,11 @@ def reference_images(images: np.ndarray, reference: str) -> np.ndarray:
 def blurred(images: np.ndarray) -> np.ndarray:
     """Each image under a Gaussian blur of ``BLUR_SIGMA`` px (channels kept apart), uint8."""
     sigma = (0, BLUR_SIGMA, BLUR_SIGMA) + (0,) * (images.ndim - 3)
-    out = ndimage.gaussian_filter(images.astype(np.float32), sigma)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out = np.empty_like(images)
+    for s in range(0, len(images), pose.CHUNK):  # float32 temporaries of a chunk, not the set
+        part = ndimage.gaussian_filter(images[s : s + pose.CHUNK].astype(np.float32), sigma)
+        out[s : s + pose.CHUNK] = np.clip(np.rint(part), 0, 255)
+    return out
 
 
 def variant_queries(images: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

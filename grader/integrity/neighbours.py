@@ -31,7 +31,9 @@ import torch
 _BOUND_SLACK = 1e-3
 _BOUND_SLACK_REL = 1e-5
 _FIRST = 4  # candidates measured exactly for every query (c1, c2 come from these)
-_ROWS = 8192  # reference rows converted, normed or projected at once
+# Reference rows converted, normed or projected at once: ~6 MB float32 temporaries for MNIST (a
+# few live at once); 8192 rows took the build of an MNIST index past a 768 MB container's limit.
+_ROWS = 2048
 _BUFFER_VALUES = 1 << 24  # float32 bounds computed at once: queries per chunk x reference rows
 
 Radius = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -107,18 +109,22 @@ def as_vectors(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def _make(vectors: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> Index:
-    """``vectors``: float32 [N, D] pixels / 255 (as_vectors) or their uint8 pixels [N, D]."""
+    """``vectors``: float32 [N, D] pixels / 255 (as_vectors) or their uint8 pixels [N, D], which
+    the index then holds as they are (the caller's tensor, not a copy)."""
     vectors = vectors.contiguous()
     n = vectors.shape[0]
     empty = torch.empty(0)
-    index = Index(torch.empty(vectors.shape, dtype=torch.uint8), mean, basis, empty, empty, empty, 0.0)
+    pixels = vectors.dtype == torch.uint8
+    codes = vectors if pixels else torch.empty(vectors.shape, dtype=torch.uint8)
+    index = Index(codes, mean, basis, empty, empty, empty, 0.0)
     norms_sq, coords = [], []
     for s in range(0, n, _ROWS):  # in chunks: no N x D temporaries beside the caller's vectors
         part = _floats(vectors[s : s + _ROWS])
-        codes = part.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-        if not torch.equal(codes.to(torch.float32).div_(255.0), part):
-            raise ValueError("reference vectors must be uint8 pixels / 255 (as_vectors)")
-        index.codes[s : s + _ROWS] = codes
+        if not pixels:
+            rounded = part.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+            if not torch.equal(rounded.to(torch.float32).div_(255.0), part):
+                raise ValueError("reference vectors must be uint8 pixels / 255 (as_vectors)")
+            index.codes[s : s + _ROWS] = rounded
         norms_sq.append(part.square().sum(1))
         coords.append(index.project(part))
     index.norms_sq = torch.cat(norms_sq)
@@ -133,7 +139,7 @@ def _floats(vectors: torch.Tensor) -> torch.Tensor:
     return vectors.to(torch.float32).div_(255.0) if vectors.dtype == torch.uint8 else vectors
 
 
-def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 20000, seed: int = 0) -> Index:
+def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 8192, seed: int = 0) -> Index:
     """An index of float32 pixels / 255 [N, D] or of uint8 pixels [N, D] (the same index, without
     an N x D float32 copy: 188 MB for the 60,000 MNIST digits)."""
     vectors = vectors.contiguous()
@@ -141,7 +147,9 @@ def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 20000, seed
     generator = torch.Generator().manual_seed(seed)
     rows = torch.randperm(n, generator=generator)[: min(n, sample)]
     subset = _floats(vectors[rows])  # a copy (rows is an index tensor): centred in place
-    mean = subset.sum(0, dtype=torch.float64) / len(subset)
+    # numpy sums in float64 through a small cast buffer; torch's sum(dtype=float64) and
+    # .double() both make a float64 copy of the sample first (125 MB for MNIST)
+    mean = torch.from_numpy(subset.numpy().sum(0, dtype=np.float64) / len(subset))
     centred = subset.sub_(mean.float())
     basis = _principal_directions(centred, min(dims, d), generator)
     return _make(vectors, mean.float(), basis)
@@ -225,9 +233,12 @@ def search(
         measured = vals.isfinite()
         measured[:, first:] &= vals[:, first:] < reach[:, None]
         qi, pos = torch.nonzero(measured[:, first:], as_tuple=True)
-        if len(qi):
-            diff = index.rows(cand[qi, pos + first]) - q[qi]
-            exact[qi, pos + first] = diff.square().sum(1)
+        # A loose bound (face thumbnails: 32 of 3072 dimensions) can leave a few hundred
+        # candidates per query to measure: in pieces of ~16 MB each, not one [pairs, D] block.
+        step = max(1, _BUFFER_VALUES // (4 * q.shape[1]))
+        for s in range(0, len(qi), step):
+            pair_q, pair_c = qi[s : s + step], cand[qi[s : s + step], pos[s : s + step] + first]
+            exact[pair_q, pos[s : s + step] + first] = (index.rows(pair_c) - q[pair_q]).square_().sum(1)
 
         best, order = torch.topk(exact, min(2, take), dim=1, largest=False)
         idx = cand.gather(1, order)

@@ -63,11 +63,13 @@ class TrainingSet:
 
         from grader.integrity.copies import reference_images
         from grader.integrity.neighbours import build_index
+        from grader.metrics.resources import release_freed_memory
 
         with self._lock:
             if reference not in self._indexes:
                 if not keeps_every_index():
                     self._indexes.clear()  # let the last one go before the next is built
+                    release_freed_memory()
                 codes = reference_images(self.images, reference).reshape(len(self.images), -1)
                 # torch takes only writable arrays (decoded IDX files are read-only views)
                 codes = torch.from_numpy(np.require(codes, requirements=["C", "W"]))

@@ -104,6 +104,40 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc malloc.h)
+MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's starting value, kept fixed
+
+
+def fix_mmap_threshold() -> None:
+    """Under a memory limit, keep glibc serving every block over 128 KB by mmap (returned to
+    the system when freed).
+
+    glibc raises that threshold after each large free, up to 32 MB, so that later tensors of
+    a few MB come from its heap and stay there once freed: measured on HW3's integrity check
+    under a 1 GB cgroup (benchmarks/bench_limits.py), 817 MB of anonymous memory with the
+    sliding threshold, 612 MB with it fixed (the MALLOC_MMAP_THRESHOLD_ environment variable
+    does the same), so the check fits a 768 MB autograder. Elsewhere this does nothing.
+    """
+    if memory_limit() is None:
+        return
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
 def release_freed_memory() -> None:
     """Hand memory freed inside the C heap back to the system (glibc's malloc_trim).
 
@@ -111,15 +145,7 @@ def release_freed_memory() -> None:
     before folding and channels_last); glibc keeps such memory for reuse, and under a
     container's memory limit it counts as used. Elsewhere this does nothing.
     """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # musl, macOS: no malloc_trim
-        return
-    trim(0)
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)  # musl, macOS: no malloc_trim
+    if trim is not None:
+        trim(0)
