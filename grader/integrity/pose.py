@@ -65,8 +65,10 @@ def moments(images: np.ndarray) -> tuple[torch.Tensor, ...]:
 
 def posed(images: np.ndarray) -> np.ndarray:
     """Gray uint8 images [N, H, W] -> posed uint8 [N, POSE_SIZE, POSE_SIZE] (see the module doc)."""
-    parts = [_posed(images[s : s + CHUNK]) for s in range(0, len(images), CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0, POSE_SIZE, POSE_SIZE), np.uint8)
+    out = np.empty((len(images), POSE_SIZE, POSE_SIZE), np.uint8)
+    for s in range(0, len(images), CHUNK):  # filled in place: no list of parts beside the result
+        out[s : s + CHUNK] = _posed(images[s : s + CHUNK])
+    return out
 
 
 def _posed(images: np.ndarray) -> np.ndarray:
