@@ -29,6 +29,8 @@ from grader.intake.unpack import unpack_zip
 from grader.layout import assets_dir, student_dir_name
 from grader.metrics.kinds import MetricInputs
 from grader.metrics.kinds import handler_for as metric_handler
+from grader.metrics.loaded import keep_only
+from grader.metrics.resources import memory_is_short, release_freed_memory
 from grader.prerequisites import prerequisite_digest, prerequisite_findings, prerequisite_problems
 from grader.results import ArtifactResult, MetricResult, StudentResult
 from grader.rubric import Rubric
@@ -299,7 +301,12 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
     if rubric.sample is not None and ctx.run_sampler and not ctx.partial:
         _run_sampler(result, inputs, work, ctx)
 
-    for name, spec in rubric.metrics.items():
+    metrics = list(rubric.metrics.items())
+    for position, (name, spec) in enumerate(metrics):
+        if memory_is_short():  # TA files no later metric reads let go (an 82 MB feature table)
+            keep_only([path for later, later_spec in metrics[position:]
+                       for path in metric_handler(later_spec).ta_files(later, later_spec, ctx)])
+            release_freed_memory()
         try:
             metric, found = _measure(name, spec, inputs, ctx)
         except (MemoryError, RuntimeError, OSError, ValueError) as exc:

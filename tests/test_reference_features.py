@@ -90,3 +90,20 @@ scoring: {bands: [{metric: fid.std, points: [[40, 100], [100, 0]]}]}
 """
     with pytest.raises(RubricError, match=r"scoring\.bands\.0\.metric: 'fid' has no value 'std'"):
         parse_rubric(text)
+
+
+def test_what_no_later_metric_reads_is_let_go(written):
+    """Where memory is short the pipeline keeps only the TA files later metrics read
+    (grader.metrics.loaded.keep_only): the rest is loaded again if asked for, never stale."""
+    from grader.metrics.frechet import reference_stats
+    from grader.metrics.loaded import keep_only
+
+    plain, with_features, subset = written
+    kept, dropped = load_reference_features(with_features), load_reference_features(subset)
+    moments = reference_stats(plain)
+    keep_only([with_features])
+    assert load_reference_features(with_features) is kept
+    again = load_reference_features(subset)
+    assert again is not dropped
+    np.testing.assert_array_equal(again.features, dropped.features)
+    assert reference_stats(plain) is not moments

@@ -150,8 +150,8 @@ def build_index(vectors: torch.Tensor, dims: int = 32, sample: int = 8192, seed:
     # numpy sums in float64 through a small cast buffer; torch's sum(dtype=float64) and
     # .double() both make a float64 copy of the sample first (125 MB for MNIST)
     mean = torch.from_numpy(subset.numpy().sum(0, dtype=np.float64) / len(subset))
-    centred = subset.sub_(mean.float())
-    basis = _principal_directions(centred, min(dims, d), generator)
+    basis = _principal_directions(subset.sub_(mean.float()), min(dims, d), generator)
+    del subset  # 100 MB for face thumbnails: freed before _make's pieces are allocated
     return _make(vectors, mean.float(), basis)
 
 

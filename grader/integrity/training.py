@@ -84,18 +84,11 @@ class TrainingSet:
         return _Indexes(self, tuple(dict.fromkeys(REFERENCES[v] for v in variants or self.variants)))
 
 
-# The MNIST set's six indexes take ~390 MB (64 MB each); an autograder's 768 MB container, where
-# `import torch, torchvision` alone takes ~385 MB, holds one at a time. Kept one at a time below
-# this limit, a batch rebuilds them per student (~25 s for MNIST), so only memory-capped
-# processes pay that.
-KEEP_EVERY_INDEX_FROM = 2 << 30  # bytes of cgroup memory limit
-
-
 def keeps_every_index() -> bool:
-    from grader.metrics.resources import memory_limit
+    """Whether every index built is kept (not when memory is short: resources.memory_is_short)."""
+    from grader.metrics.resources import memory_is_short
 
-    limit = memory_limit()
-    return limit is None or limit >= KEEP_EVERY_INDEX_FROM
+    return not memory_is_short()
 
 
 class _Indexes(Mapping):

@@ -74,6 +74,20 @@ def memory_limit() -> int | None:
     return min(limits) if limits else None
 
 
+# The MNIST set's six integrity indexes take ~390 MB (64 MB each) and a reference's features,
+# covariance and its root another ~150 MB; an autograder's 768 MB container, where
+# `import torch, torchvision` alone takes ~385 MB, holds one index at a time and no TA file
+# past its last use. Below this limit a batch reloads them per student (~25 s for MNIST's
+# indexes, ~1 s per statistics file), so only memory-capped processes pay that.
+MEMORY_SHORT_BELOW = 2 << 30  # bytes of cgroup memory limit
+
+
+def memory_is_short() -> bool:
+    """Whether a memory cgroup limit below MEMORY_SHORT_BELOW applies to this process."""
+    limit = memory_limit()
+    return limit is not None and limit < MEMORY_SHORT_BELOW
+
+
 def cpu_quota() -> float | None:
     """CPUs' worth of time the cgroup CPU quota allows (e.g. 0.5), None without a quota."""
     cgroups = _own_cgroups()
