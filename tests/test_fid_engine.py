@@ -7,6 +7,7 @@ import multiprocessing
 import shutil
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -277,3 +278,24 @@ def test_forward_threads_keep_order_and_features(tmp_path, mnist_test, inception
     assert three.threads == 3
     np.testing.assert_allclose(three.features(refs), expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(expected[0], expected[1])  # rows differ: order is really checked
+
+
+def test_a_released_model_is_built_again_with_the_same_numbers(tmp_path, tiny, reference, inception_weights):
+    """Where memory is short the pipeline lets the model go after the last feature metric
+    (GradingContext.release_models); a later forward pass rebuilds it, same FID."""
+    from grader.pipeline import GradingContext
+    from grader.rubric import load_rubric
+
+    rubric = load_rubric(Path(__file__).parents[1] / "rubrics" / "hw3.yaml")
+    ctx = GradingContext(rubric=rubric, work_root=tmp_path, weights=inception_weights, device="cpu",
+                         cache_dir=tmp_path / "cache")
+    engine = ctx.engine("pytorch-gan-metrics")
+    first = engine.fid(list_images(tiny), reference)
+    ctx.release_models(keep={"pytorch-gan-metrics"})
+    assert engine.model_loaded
+    ctx.release_models(keep=set())
+    assert not engine.model_loaded
+    shutil.rmtree(tmp_path / "cache" / "features")  # the features again, from the network
+    again = engine.fid(list_images(tiny), reference)
+    assert engine.model_loaded and again.provenance["feature_cache"] == "miss"
+    assert again.fid == first.fid

@@ -179,6 +179,12 @@ class FidEngine:
                 release_freed_memory()  # the weights' earlier copies, freed above
             return self._model
 
+    def release_model(self) -> None:
+        """Let the model go (~100 MB); the next forward pass builds it again."""
+        with self._lock:
+            self._model = None
+        release_freed_memory()
+
     @property
     def model_variant(self) -> str:
         """'exact': the course tool's network as is; 'bn-folded': BatchNorm folded into the
