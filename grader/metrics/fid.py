@@ -39,7 +39,7 @@ from grader.metrics.inception import (
     resolve_device,
     resolve_weights,
 )
-from grader.metrics.resources import available_cpus, memory_limit, release_freed_memory
+from grader.metrics.resources import available_cpus, memory_is_short, memory_limit, release_freed_memory
 
 FRECHET_ROUTE = (
     "symmetric eigen route, float64: tr sqrtm(S_ref S) = sum sqrt(eig(A S A)), A = sqrtm(S_ref)"
@@ -284,6 +284,11 @@ class FidEngine:
             )
         refs = sorted(images, key=sort_key)
         features, origin = self._image_features(refs)
+        if memory_is_short():
+            # Under a 768 MB cap the model (~100 MB) and the algebra below (~200 MB of float64
+            # D x D matrices when N > D) do not fit together: HW3 was OOM-killed here at 713 MB.
+            # The next set's forward pass builds the model again (a few seconds).
+            self.release_model()
         n = len(refs)
         warnings = []
         if n < 2:
