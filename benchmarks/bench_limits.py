@@ -74,7 +74,9 @@ def build_hw9(work: Path, reference: int) -> tuple[Path, Path]:
     from grader.metrics.fid import FidEngine
     from grader.metrics.frechet import feature_statistics, save_stats
 
-    sub, course = work / "hw9" / "submission", work / "hw9" / "course"
+    # The folder named by the student id, as `grader check` takes the id from the names it is given
+    # (the progress-report prerequisite looks it up).
+    sub, course = work / "hw9" / STUDENT, work / "hw9" / "course"
     if not (course / "rubric.yaml").is_file():
         faces = load_image_zip(DATA / "faces" / "celeba_first10k_89x109.zip", size=64)
         hw9class.write_hw9_submission(sub, {"gan": hw9class.blurred(faces[:1024], 1.5),
