@@ -39,7 +39,12 @@ from grader.metrics.inception import (
     resolve_device,
     resolve_weights,
 )
-from grader.metrics.resources import available_cpus, memory_is_short, memory_limit, release_freed_memory
+from grader.metrics.resources import (
+    available_cpus,
+    memory_is_short,
+    memory_limit,
+    release_freed_memory,
+)
 
 FRECHET_ROUTE = (
     "symmetric eigen route, float64: tr sqrtm(S_ref S) = sum sqrt(eig(A S A)), A = sqrtm(S_ref)"
