@@ -110,13 +110,6 @@ class GradingContext:
                 )
             return self._engines[backend]
 
-    def release_models(self, keep: set[str]) -> None:
-        """Let the Inception models of backends not in `keep` go (rebuilt if used again)."""
-        with self._engine_lock:
-            for backend, engine in self._engines.items():
-                if backend not in keep:
-                    engine.release_model()
-
     def grading_key(self, submission_key: str) -> str:
         """What a stored check result depends on: the submission, the rubric's check sections,
         the TA files and the options (not scoring or times: those only re-score)."""
@@ -310,11 +303,9 @@ def _grade_into(result: StudentResult, sub: Submission, ctx: GradingContext, wor
 
     metrics = list(rubric.metrics.items())
     for position, (name, spec) in enumerate(metrics):
-        if memory_is_short():  # what no later metric reads let go: TA files, Inception models
-            later = metrics[position:]
-            keep_only([path for other, other_spec in later
+        if memory_is_short():  # TA files no later metric reads let go (an 82 MB feature table)
+            keep_only([path for other, other_spec in metrics[position:]
                        for path in metric_handler(other_spec).ta_files(other, other_spec, ctx)])
-            ctx.release_models({other_spec.backend for _, other_spec in later if hasattr(other_spec, "backend")})
             release_freed_memory()
         try:
             metric, found = _measure(name, spec, inputs, ctx)

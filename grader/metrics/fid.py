@@ -214,9 +214,7 @@ class FidEngine:
         def compute() -> np.ndarray:
             workers = min(self.workers, math.ceil(len(refs) / self.batch_size))
             pin = self.device.type == "cuda"  # page-locked uint8 batches: async copies
-            batches = image_batches(refs, self.batch_size, workers, pin_memory=pin)
-            return extract_features(self.model, batches, len(refs), self.device, self.progress,
-                                    self.threads, dtype=FEATURE_DTYPE)
+            return self._forward(image_batches(refs, self.batch_size, workers, pin_memory=pin), len(refs))
 
         key = content_digest(refs) if self._cache is not None and refs else None
         return self._cached(key, len(refs), compute)
@@ -229,12 +227,20 @@ class FidEngine:
             )
 
         def compute() -> np.ndarray:
-            batches = array_batches(images, self.batch_size)
-            return extract_features(self.model, batches, len(images), self.device, self.progress,
-                                    self.threads, dtype=FEATURE_DTYPE)
+            return self._forward(array_batches(images, self.batch_size), len(images))
 
         key = array_digest(images) if self._cache is not None and len(images) else None
         return self._cached(key, len(images), compute)
+
+    def _forward(self, batches, n: int) -> np.ndarray:
+        features = extract_features(self.model, batches, n, self.device, self.progress, self.threads,
+                                    dtype=FEATURE_DTYPE)
+        if memory_is_short():
+            # Under a 768 MB cap the model (~100 MB) and what follows a forward pass do not fit
+            # together: HW3 was OOM-killed at 713 MB with it beside FID's algebra (~200 MB of
+            # float64 D x D matrices for N > D). The next forward pass builds it again (seconds).
+            self.release_model()
+        return features
 
     def _cached(self, content: str | None, n: int, compute) -> tuple[np.ndarray, dict]:
         if n == 0:
@@ -289,11 +295,6 @@ class FidEngine:
             )
         refs = sorted(images, key=sort_key)
         features, origin = self._image_features(refs)
-        if memory_is_short():
-            # Under a 768 MB cap the model (~100 MB) and the algebra below (~200 MB of float64
-            # D x D matrices when N > D) do not fit together: HW3 was OOM-killed here at 713 MB.
-            # The next set's forward pass builds the model again (a few seconds).
-            self.release_model()
         n = len(refs)
         warnings = []
         if n < 2:
