@@ -22,7 +22,7 @@ from grader import __version__
 from grader.artifacts import CheckedArtifact, CheckRequest, handler_for
 from grader.assign import assign, expand_bundle
 from grader.errors import ConfigError
-from grader.files import sha256_file
+from grader.files import remembered_sha256, sha256_file
 from grader.findings import Finding, apply_severity_overrides, error, warning
 from grader.intake.discover import Submission
 from grader.intake.unpack import unpack_zip
@@ -118,7 +118,7 @@ class GradingContext:
         h.update(self.rubric.check_hash.encode())
         for name, spec in sorted(self.rubric.metrics.items()):
             for path in metric_handler(spec).ta_files(name, spec, self):
-                h.update((sha256_file(path) if path.is_file() else "absent").encode())
+                h.update((remembered_sha256(path) if path.is_file() else "absent").encode())
         if self.rubric.requires:
             h.update(prerequisite_digest(self.rubric).encode())
         h.update(f"metrics={self.compute_metrics};sampler={self.run_sampler}".encode())

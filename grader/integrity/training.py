@@ -23,7 +23,7 @@ from PIL import Image
 from grader import atomic
 from grader.datasets import center_crop_resize, find_mnist_file, is_mnist_folder, load_mnist
 from grader.errors import GraderError
-from grader.files import sha256_file
+from grader.files import remembered_sha256
 from grader.image_files import list_images, load_rgb
 
 PREP_VERSION = 1
@@ -123,7 +123,7 @@ def source_files(path: Path) -> list[Path]:
 
 def _key(path: Path, size: int) -> str:
     parts = {"version": PREP_VERSION, "size": size}
-    parts["files"] = [sha256_file(p) for p in source_files(path)]
+    parts["files"] = [remembered_sha256(p) for p in source_files(path)]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

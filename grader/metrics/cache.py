@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import warnings
 import zipfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import atomic
-from grader.files import sha256_file
+from grader.files import remembered_sha256
 
 CACHE_ENV = "GRADER_CACHE_DIR"
 # Bump when the feature file layout or the way features are computed changes.
@@ -31,38 +30,27 @@ def default_cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "grader"
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
-_HASHES_LOCK = threading.Lock()
-
-
 def cached_sha256(path: Path, cache_dir: Path | None) -> str:
-    """sha256 of a (large) file, remembered by (path, size, mtime) in memory and on disk."""
+    """sha256 of a (large) file, remembered by (path, size, mtime) in this process
+    (`remembered_sha256`) and, given a cache dir, on disk across runs."""
+    if cache_dir is None:
+        return remembered_sha256(path)
     path = Path(path).resolve()
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
-    with _HASHES_LOCK:
-        if key in _HASHES:
-            return _HASHES[key]
-    record = None
-    if cache_dir is not None:
-        name = hashlib.sha256("\0".join(map(str, key)).encode()).hexdigest()
-        record = Path(cache_dir) / "sha256" / f"{name}.txt"
-        try:
-            known = record.read_text().strip()
-            if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
-                with _HASHES_LOCK:
-                    _HASHES[key] = known
-                return known
-        except OSError:
-            pass
-    sha = sha256_file(path)
-    with _HASHES_LOCK:
-        _HASHES[key] = sha
-    if record is not None:
-        try:
-            atomic.write_text(record, sha)
-        except OSError as exc:  # a read-only cache dir costs time, not correctness
-            warnings.warn(f"cannot write hash cache {record}: {exc}", stacklevel=2)
+    name = hashlib.sha256("\0".join(map(str, key)).encode()).hexdigest()
+    record = Path(cache_dir) / "sha256" / f"{name}.txt"
+    try:
+        known = record.read_text().strip()
+        if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+            return known
+    except OSError:
+        pass
+    sha = remembered_sha256(path)
+    try:
+        atomic.write_text(record, sha)
+    except OSError as exc:  # a read-only cache dir costs time, not correctness
+        warnings.warn(f"cannot write hash cache {record}: {exc}", stacklevel=2)
     return sha
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from grader.files import sha256_file
+from grader.files import remembered_sha256
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class LoadedByContent(Generic[T]):
 
     def get(self, path: Path, load: Callable[[Path, str], T]) -> T:
         """What `load(path, sha256)` made of a file with this content, made once."""
-        sha = sha256_file(path)
+        sha = remembered_sha256(path)
         with self._lock:
             self._paths.setdefault(sha, set()).add(Path(path).resolve())
             if sha in self._items:

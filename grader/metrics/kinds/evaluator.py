@@ -96,13 +96,13 @@ class EvaluatorKind(MetricKind):
 
     def _load(self, name, spec: EvaluatorMetric, ctx):
         """(evaluator, labels), loaded once per file content, architecture and device."""
-        from grader.files import sha256_file
+        from grader.files import remembered_sha256
         from grader.metrics.evaluator import load_evaluator, load_labels
 
         weights, labels, objects = self._paths(name, spec, ctx)
         arch = spec.arch()
         key = tuple(
-            sha256_file(p) if p.is_file() else str(p) for p in (weights, labels, objects)
+            remembered_sha256(p) if p.is_file() else str(p) for p in (weights, labels, objects)
         )
         key += (arch.model_dump_json(), ctx.device)
         with self._lock:
