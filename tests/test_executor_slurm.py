@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import cli
+import kept
 import pytest
 import yaml
 
@@ -59,11 +60,12 @@ def slurm_conf() -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, inception_weights, slurm_conf):
-    cache = tmp_path_factory.mktemp("cache")
+def env(inception_weights, slurm_conf):
+    """The CLI's environment; features are kept across test runs (the tests that need a cold
+    cache give their own)."""
     return {
         **os.environ,
-        "GRADER_CACHE_DIR": str(cache),
+        "GRADER_CACHE_DIR": str(kept.features()),
         "GRADER_INCEPTION_WEIGHTS": str(inception_weights),
         "NO_COLOR": "1",
         "SLURM_CONF": slurm_conf,
@@ -160,24 +162,30 @@ def test_slurm_equals_local_byte_for_byte(klass, env, local, tmp_path):
 
 
 def _cancel_one_running(out: Path, proc: subprocess.Popen, env) -> tuple[str, str]:
-    """scancel the first task seen running; returns (student id, job id)."""
+    """scancel a task in the first second of its run; returns (student id, job id).
+
+    A task that has run a while may already have written its result and be exiting: cancelling
+    it then is no cancellation of its grading (the run rightly counts it as graded). Python and
+    torch alone take longer than a second to start, so a task at 0:00 of elapsed time has not
+    graded anyone yet."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         by_job = {t["job_id"]: sid for sid, t in tasks(out).items() if t["status"] == "queued"}
         if by_job:
             running = subprocess.run(
-                ["squeue", "-h", "-t", "R", "-o", "%i"],
+                ["squeue", "-h", "-t", "R", "-o", "%i %M"],
                 env=env,
                 capture_output=True,
                 text=True,
                 check=True,
-            ).stdout.split()
-            hit = next((j for j in running if j in by_job), None)
+            ).stdout.splitlines()
+            just_started = [job for job, _, used in (line.partition(" ") for line in running) if used == "0:00"]
+            hit = next((j for j in just_started if j in by_job), None)
             if hit:
                 subprocess.run(["scancel", hit], env=env, check=True)
                 return by_job[hit], hit
         time.sleep(0.05)
-    raise AssertionError("no task was seen running")
+    raise AssertionError("no task was seen in the first second of its run")
 
 
 def test_scancel_mid_run_is_retried(klass, env, local, tmp_path):
@@ -242,12 +250,21 @@ def test_scancel_without_retries_is_the_students_finding_then_a_rerun_grades_onl
     assert sorted(gradings(out)) == STUDENTS
 
 
+# SIGINT back to its default in the child, as in a terminal, then the CLI. A test run started in
+# the background of a shell (`pytest &`, nohup) passes SIGINT on ignored, and Python keeps an
+# ignored SIGINT ignored: the submitter would grade everyone and exit 0.
+CTRL_C_REACHES_IT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'grader', *sys.argv[1:]])"
+)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_submitter_reattaches_and_grades_nobody_twice(klass, env, local, tmp_path, sig):
     out = tmp_path / "interrupted"
     args = run_args(klass, out, "--executor", "slurm", "--max-concurrent", 1)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader", *map(str, args)],
+        [sys.executable, "-c", CTRL_C_REACHES_IT, *map(str, args)],
         env={**env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -278,7 +295,9 @@ def test_interrupted_submitter_reattaches_and_grades_nobody_twice(klass, env, lo
 
 @pytest.mark.slow
 def test_time_limit_is_reported_as_timeout(klass, env, mnist_dir, tmp_path):
-    """A student whose FID takes minutes on a CPU, under a one-minute limit; a small one beside."""
+    """A student whose FID takes minutes on a CPU, under a one-minute limit; a small one beside.
+    A cold feature cache of its own: the slow student's features must be computed."""
+    env = {**env, "GRADER_CACHE_DIR": str(tmp_path / "cache")}
     subs = tmp_path / "submissions"
     grader(
         "example",
