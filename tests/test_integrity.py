@@ -19,7 +19,8 @@ from grader.integrity.copies import (
     reference_images,
     variant_queries,
 )
-from grader.integrity.neighbours import as_vectors, build_index, nearest_two
+from grader.integrity.neighbours import as_vectors, build_index, nearest_rows, nearest_two
+from grader.integrity.redrawn import RELATIVE, redrawn_scores
 from grader.integrity.shared import Signature, normalised_digest, shared_pairs, signature
 from grader.integrity.training import load_training, prepare_submission
 
@@ -88,11 +89,11 @@ def test_under_a_memory_limit_one_index_is_kept_at_a_time(train_subset, mnist_te
     submission = np.concatenate([mnist_test[0][:100], planted])
     monkeypatch.setattr(resources, "memory_limit", lambda: 768 * 10**6)
     assert not training_module.keeps_every_index()
-    lean = check_copies(submission, training.indexes())
+    lean = check_copies(submission, training.indexes(), training=images)
     assert list(training._indexes) == ["blurred"]  # the last variant's reference, alone
     monkeypatch.setattr(resources, "memory_limit", lambda: None)
     kept = training_module.TrainingSet(images, train_subset[1][:3000], key="test")
-    full = check_copies(submission, kept.indexes())
+    full = check_copies(submission, kept.indexes(), training=images)
     assert set(kept._indexes) == set(REFERENCES.values())
     np.testing.assert_array_equal(lean.ratio, full.ratio)
     assert lean.count == full.count > 0
@@ -102,6 +103,9 @@ def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
     """Lowest d1/d2 over every variant: all reference rows, float64."""
     lowest = np.full(len(images), np.inf)
     for name in VARIANTS:
+        if name == "redrawn":  # not a nearest-two search: its candidates are checked below
+            lowest = np.minimum(lowest, redrawn_ratios(images, indexes))
+            continue
         rows, queries = variant_queries(images, name)
         reference = indexes[REFERENCES[name]].vectors
         distances = torch.cdist(as_vectors(queries).double(), reference.double())
@@ -109,6 +113,30 @@ def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
         ratio = np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-12), 0.0)
         lowest[rows] = np.minimum(lowest[rows], ratio / STRICTER.get(name, 1.0))
     return lowest
+
+
+def redrawn_ratios(images: np.ndarray, indexes) -> np.ndarray:
+    """The "redrawn" variant's ratios as check_copies compares them (copies.STRICTER)."""
+    training = indexes["pixels"].codes.numpy().reshape(-1, *images.shape[1:])
+    ratio, relative, _, _ = redrawn_scores(images, indexes["opened"], training)
+    return np.where(relative < RELATIVE, ratio, np.inf) / STRICTER["redrawn"]
+
+
+def test_redrawn_candidates_are_the_nearest_rows(train_subset, mnist_test, indexes):
+    """The candidates "redrawn" draws again are each query's nearest rows of the opened index,
+    as every distance measured in float64 gives them."""
+    from grader.integrity import pose
+
+    rng = np.random.default_rng(8)
+    turned = plants.thinner(plants.rotate(train_subset[0][rng.choice(TRAIN_N, 100, replace=False)], -20))
+    images = np.concatenate([mnist_test[0][:100], turned])
+    queries = as_vectors(pose.posed(pose.thickened(images)))
+    opened = indexes["opened"]
+    rows = nearest_rows(opened, queries, 8)
+    truth = torch.cdist(queries.double(), opened.vectors.double())
+    nearest = torch.topk(truth, 8, dim=1, largest=False)
+    found = truth.gather(1, rows)
+    np.testing.assert_allclose(found.numpy(), nearest.values.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_copy_flags_equal_brute_force_with_every_planted_kind(train_subset, mnist_test, indexes):

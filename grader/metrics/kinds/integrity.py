@@ -138,7 +138,9 @@ class IntegrityKind(MetricKind):
         training = self._training(spec, ctx)
         images = prepare_submission(decoded, training)
         variants = training.variants
-        copies = check_copies(images, training.indexes(), spec.ratio, variants)
+        copies = check_copies(
+            images, training.indexes(), spec.ratio, variants, training=training.images
+        )
         labels = None
         if training.digits and training.labels is not None:
             if spec.classes == "classifier":
