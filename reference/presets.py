@@ -29,7 +29,7 @@ DDPM_SAMPLE = {
 
 DCGAN_TRAIN = {
     "gpu": {"steps": 8000, "width": 64, "batch_size": 128, "lr": 2e-4, "save_every": 1000},
-    "cpu": {"steps": 4000, "width": 32, "batch_size": 64, "lr": 2e-4, "save_every": 500},
+    "cpu": {"steps": 6000, "width": 32, "batch_size": 64, "lr": 2e-4, "save_every": 500},
 }
 
 NAMES = tuple(DDPM_TRAIN)
