@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-import grader.files as files
+from grader import files
 
 
 def _counting(monkeypatch) -> list[str]:

@@ -255,8 +255,8 @@ def search(
 
 def nearest_rows(index: Index, queries: torch.Tensor, k: int, pool: int = 4, chunk: int = 1024) -> torch.Tensor:
     """Rows [n, k] of each query's k nearest reference vectors, nearest first: measured among
-    the ``pool * k`` smallest lower bounds, and over every row for a query whose k-th distance
-    reaches past the pool's last bound (then a row outside the pool could be nearer)."""
+    the ``pool * k`` smallest lower bounds and, for a query whose k-th distance reaches past
+    the last of them, among every row whose bound is within that distance."""
     total = len(index)
     k, take = min(k, total), min(pool * k, total)
     out = torch.zeros(queries.shape[0], k, dtype=torch.int64)
@@ -269,12 +269,12 @@ def nearest_rows(index: Index, queries: torch.Tensor, k: int, pool: int = 4, chu
         vals, cand = torch.topk(bound, take, dim=1, largest=False)
         exact, order = torch.topk(_exact_sq(index, q, cand), k, dim=1, largest=False)
         rows = cand.gather(1, order)
-        slack = _BOUND_SLACK + _BOUND_SLACK_REL * (qc_sq + index.coords_sq_max)
-        unsure = torch.nonzero((take < total) & (vals[:, -1] - slack <= exact[:, -1]))[:, 0]
-        for i in unsure.tolist():  # rare: the bound is tight
-            every = torch.cat([(index.rows(slice(s, s + _ROWS)) - q[i]).square_().sum(1)
-                               for s in range(0, total, _ROWS)])
-            rows[i] = torch.topk(every, k, largest=False).indices
+        reach = exact[:, -1] + _BOUND_SLACK + _BOUND_SLACK_REL * (qc_sq + index.coords_sq_max)
+        if take < total:
+            for i in torch.nonzero(vals[:, -1] <= reach)[:, 0].tolist():  # a few in a hundred
+                near = torch.nonzero(bound[i] <= reach[i])[:, 0]
+                d = (index.rows(near) - q[i]).square_().sum(1)
+                rows[i] = near[torch.topk(d, k, largest=False).indices]
         out[start : start + len(q)] = rows
     return out
 
