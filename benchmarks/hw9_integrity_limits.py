@@ -23,12 +23,16 @@ Measured with the rubric's limits (thumbnail 32, near_duplicate_l2 2.0, 10%, rat
 | real crops                | 5.54               | 6.67 | 10.87  | 0.0%             |
 | real, blur radius 1       | 4.65               | 5.92 | 10.00  | 0.0%             |
 | real, blur radius 1.5     | 4.05               | 5.30 | 9.34   | 0.0%             |
+| reference DCGAN, 5,000 steps (FID 101.1) | 5.83 | 6.20 | 10.16 | 0.0%       |
+| reference DCGAN, 6,000 steps (FID 93.1)  | 6.21 | 6.82 | 10.26 | 0.0%       |
 | collapsed: 8 faces        | 0.25               | 0.26 | 0.35   | 98.6%            |
 | collapsed: 32 faces       | 0.25               | 0.27 | 0.96   | 68.4%            |
 | collapsed: 128 faces      | 0.27               | 0.29 | 3.34   | 23.7%            |
 
 Copy test, last 1,024 faces against the first 8,976: lowest ratio 0.668 (1%: 0.798, median
-0.945), none flagged; blurred 1.5: 0.635, none; the 1,024 training faces themselves: all.
+0.945), none flagged; blurred 1.5: 0.635, none; the 1,024 training faces themselves: all;
+the reference DCGAN's 1,024 samples (reference/README.md, seed 0) at 5,000 and 6,000 steps:
+lowest 0.791 and 0.788, none flagged.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.metrics.images import list_images, load_rgb
+from grader.image_files import list_images, load_rgb
 
 from grader.datasets import center_crop_resize, load_image_zip
 from grader.integrity.collapse import nearest_other
