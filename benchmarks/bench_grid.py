@@ -1,7 +1,7 @@
 """Milliseconds per process grid for check_process_grid (CPU only, numpy).
 
 Grids are real forward diffusions of real MNIST test digits written as PNG first; only the
-check is timed (open + decode + layout + noise + rows + digits), then the noise heat map.
+check is timed (open + decode + layout + noise + rows + digits).
 
     python benchmarks/bench_grid.py [--n 200]
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import gridmaker as gm
 
-from grader.checks.grid import check_process_grid, noise_heatmap_png
+from grader.checks.grid import check_process_grid
 from grader.datasets import load_mnist
 from grader.rubric import ProcessGridArtifact
 
@@ -67,15 +67,6 @@ def main() -> None:
                 f"| {name} | {len(ms)} | {np.median(ms):.1f} | {ms.mean():.1f} "
                 f"| {np.percentile(ms, 95):.1f} | {ms.max():.1f} | {np.median(cpu):.1f} |"
             )
-            if kw["padding"] == 2 and "nrow" not in kw:
-                report = check_process_grid(paths[0], SPEC)
-                heat = Path(tmp) / "noise.png"
-                start = time.perf_counter()
-                for _ in range(50):
-                    noise_heatmap_png(report, heat)
-                per = (time.perf_counter() - start) * 1000 / 50
-                heat_line = f"noise_heatmap_png: {per:.1f} ms, {heat.stat().st_size} bytes"
-    print(f"\n{heat_line}")
 
 
 if __name__ == "__main__":
