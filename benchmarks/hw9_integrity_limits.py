@@ -47,9 +47,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.image_files import list_images, load_rgb
-
 from grader.datasets import center_crop_resize, load_image_zip
+from grader.image_files import list_images, load_rgb
 from grader.integrity.collapse import nearest_other
 from grader.integrity.copies import PHOTO_VARIANTS, check_copies
 from grader.integrity.training import TrainingSet, prepare_submission
