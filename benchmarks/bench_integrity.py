@@ -1,7 +1,7 @@
 """Integrity checks on real MNIST: the detection table and the cost per submission.
 
     python benchmarks/bench_integrity.py [--mnist ../shared/data/mnist] [--ddpm DIR] [--pool 2000]
-        [--cost-only] [--repeats 3] [--reference [N]]
+        [--cost-only] [--repeats 3] [--reference [N]] [--sweep]
 
 Detection: each image's ratio test depends on that image alone, so the ratio of every planted
 copy (``--pool`` altered training digits per kind) and of every honest image is computed once,
@@ -16,8 +16,10 @@ repeat (old/new ratios): the plain three-pass search (every pixel, three variant
 queries, the classifier as reference.classifier runs it, the near-duplicate search on the
 set's own PCA. ``--reference N``: the flags and ratios of the fast search against a brute-force
 reference (every training digit, float64 re-ranking) on N test digits and N/4 planted copies
-of each kind. The class-wide pair screen of 100 students (98 with synthetic distinct signatures,
-one real shared pair) closes the run.
+of each kind. ``--sweep``: every combination of a scaling (0.8, 0.9, 1.1, 1.2), a turn (-25,
+-15, 15, 25 degrees) and thinner or thicker strokes, each at a 5% share. The class-wide pair
+screen of 100 students (98 with synthetic distinct signatures, one real shared pair) closes
+the run.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--cost-only", action="store_true", help="skip the detection tables")
     parser.add_argument("--reference", type=int, nargs="?", const=2000, default=0)
+    parser.add_argument("--sweep", action="store_true",
+                        help="also every scale x turn x stroke combination (32 kinds)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     from grader.datasets import load_mnist
@@ -176,6 +180,14 @@ def main() -> None:
                 f"| honest: {name} | {check.flagged.mean():.2%} | submission flagged: "
                 f"{check.count >= args.min_flagged} |"
             )
+
+        if args.sweep:
+            print("\n| scale, turn, strokes (sweep) | images flagged | 5% |\n|---|---|---|")
+            for name, alter in plants.combinations().items():
+                check = check_copies(alter(source), indexes, args.threshold)
+                cell = detection(check.flagged, honest_flags, 0.05, 10000, args.min_flagged,
+                                 args.trials, rng)
+                print(f"| {name} | {check.flagged.mean():.1%} | {cell:.1%} |")
 
         print("\ncollapse (near-duplicate share, class TV distance, largest class share):")
         sets = {

@@ -123,6 +123,19 @@ def partial_catches(rng: np.random.Generator) -> dict:
     }
 
 
+def combinations() -> dict:
+    """Every scaling x turn x stroke edit of a grid (bench_integrity.py --sweep): what a
+    student who copies and then augments by hand might do."""
+    kinds = {}
+    for stroke_name, stroke in (("thinner", thinner), ("thicker", thicker)):
+        for factor in (0.8, 0.9, 1.1, 1.2):
+            for degrees in (-25, -15, 15, 25):
+                kinds[f"scale {factor}, rotate {degrees} deg, {stroke_name}"] = (
+                    lambda x, f=factor, d=degrees, s=stroke: s(rotate(scale(x, f), d))
+                )
+    return kinds
+
+
 def known_misses(rng: np.random.Generator) -> dict:
     """Edits not caught enough yet (bench_integrity.py: 0-4% of such copies flagged)."""
     return {
