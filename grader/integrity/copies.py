@@ -11,12 +11,13 @@ image thickened then posed against the training set opened and posed (undoes thi
 its nearest training digits there drawn again as a copy turned or scaled and then thinned
 (redrawn.py), and the image blurred, compared with the training set blurred alike (undoes
 blurring); an image is flagged below ``threshold`` and a submission at ``min_flagged`` flagged
-images. Every flag decision is exact (see neighbours.py). Measured on 2,000 copies per edit against the 60,000
-MNIST training digits (benchmarks/bench_integrity.py): turned by 5-25 degrees 87-89% flagged,
-scaled by 0.8 or 1.2 69-74%, thicker strokes 100%, thinner 100%, scaled by 0.8-1.1, turned by
-20-25 degrees and thickened 21-50%, blurred with radius 1 13%; honest test digits, as drawn or
-augmented by such edits, 0 of 10,000; strokes thinned after a turn or a scaling (redrawn.py)
-9-47%, and every scaling 0.8-1.2 x turn 15-25 degrees x thinner or thicker 15-47% (--sweep).
+images. Every flag decision is exact (see neighbours.py). Measured on 2,000 copies per edit
+against the 60,000 MNIST training digits (benchmarks/bench_integrity.py): turned by 5-25
+degrees 87-89% flagged, scaled by 0.8 or 1.2 69-74%, thicker strokes 100%, thinner 100%, scaled
+by 0.8-1.1, turned by 20-25 degrees and thickened 21-50%, blurred with radius 1 13%; honest
+test digits, as drawn or augmented by such edits, 0 of 10,000; strokes thinned after a turn or
+a scaling (redrawn.py) 9-47%, and every scaling 0.8-1.2 x turn 15-25 degrees x thinner or
+thicker 15-47% (--sweep).
 """
 
 from __future__ import annotations
