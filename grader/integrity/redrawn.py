@@ -27,8 +27,8 @@ degrees then thinned 46%, scaled 1.2 and turned 25 degrees then thinned 30%, sca
 turned -20 degrees then thinned 29%, scaled 0.8 then thinned 8%; honest test digits, as drawn
 and augmented (10,000 each), no lower than 0.678 and 0.547 among those under ``RELATIVE``.
 Without the smoothing: 16 candidates gain under 1 point; one correction instead of two loses
-7 points (turned 20 degrees) and none 32. 12.5 s per 10,000 images on one idle core, 8 s on two (the other
-variants together 16 s and 8.5 s).
+7 points (turned 20 degrees) and none 32. 12.5 s per 10,000 images on one idle core, 8 s on
+two (the other variants together 16 s and 8.5 s).
 """
 
 from __future__ import annotations
