@@ -43,6 +43,7 @@ from grader.image_files import list_images, load_rgb
 from grader.integrity.collapse import check_collapse, digit_labels
 from grader.integrity.copies import REFERENCES, STRICTER, VARIANTS, check_copies, variant_queries
 from grader.integrity.neighbours import as_vectors
+from grader.integrity.redrawn import redrawn_scores
 from grader.integrity.shared import Signature, shared_pairs, signature
 from grader.integrity.training import load_training
 
@@ -70,6 +71,11 @@ def brute_force(images: np.ndarray, indexes) -> np.ndarray:
     distances, its 8 nearest re-ranked in float64."""
     lowest = np.full(len(images), np.inf)
     for name in VARIANTS:
+        if name == "redrawn":  # no nearest-two search: its exact candidates, drawn again
+            training = indexes["pixels"].codes.numpy().reshape(-1, *images.shape[1:])
+            ratio = redrawn_scores(images, indexes[REFERENCES[name]], training)[0]
+            lowest = np.minimum(lowest, ratio / STRICTER[name])
+            continue
         rows, variant = variant_queries(images, name)
         ref = indexes[REFERENCES[name]].vectors
         norms = ref.square().sum(1)

@@ -20,7 +20,7 @@ from grader.integrity.copies import (
     variant_queries,
 )
 from grader.integrity.neighbours import as_vectors, build_index, nearest_rows, nearest_two
-from grader.integrity.redrawn import RELATIVE, redrawn_scores
+from grader.integrity.redrawn import redrawn_scores
 from grader.integrity.shared import Signature, normalised_digest, shared_pairs, signature
 from grader.integrity.training import load_training, prepare_submission
 
@@ -118,8 +118,7 @@ def brute_force_ratios(images: np.ndarray, indexes) -> np.ndarray:
 def redrawn_ratios(images: np.ndarray, indexes) -> np.ndarray:
     """The "redrawn" variant's ratios as check_copies compares them (copies.STRICTER)."""
     training = indexes["pixels"].codes.numpy().reshape(-1, *images.shape[1:])
-    ratio, relative, _, _ = redrawn_scores(images, indexes["opened"], training)
-    return np.where(relative < RELATIVE, ratio, np.inf) / STRICTER["redrawn"]
+    return redrawn_scores(images, indexes["opened"], training)[0] / STRICTER["redrawn"]
 
 
 def test_redrawn_candidates_are_the_nearest_rows(train_subset, mnist_test, indexes):

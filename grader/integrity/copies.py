@@ -211,11 +211,10 @@ def check_copies(
         if name == "redrawn":
             if training is None:
                 training = indexes["pixels"].codes.numpy().reshape(-1, *images.shape[1:])
-            r, relative, i1, found_d1 = redrawn.redrawn_scores(
-                images, indexes[REFERENCES[name]], training
+            thickened = made.get("thickened", (None, None))[1]  # its queries, when made
+            r, i1, found_d1 = redrawn.redrawn_scores(
+                images, indexes[REFERENCES[name]], training, thickened
             )
-            # A faint image (little ink) is near anything in absolute terms: not evidence.
-            r = np.where(relative < redrawn.RELATIVE, r, np.inf)
             take(np.arange(n), r, i1, found_d1, name)
             continue
         query = SAME_QUERIES.get(name, name)

@@ -183,6 +183,15 @@ def _exact_sq(index: Index, queries: torch.Tensor, rows: torch.Tensor) -> torch.
     return sq.clamp_min(0)
 
 
+def _bounds(index: Index, q: torch.Tensor, out: torch.Tensor | None = None):
+    """Squared-distance lower bounds [m, N] of queries q [m, D] to every reference vector (the
+    module doc's one matmul, into ``out`` when given) and each query's float32 slack [m]."""
+    qc = index.project(q)
+    qc_sq = qc.square().sum(1)
+    bound = torch.matmul(torch.cat([qc, qc_sq[:, None], torch.ones(len(q), 1)], 1), index.table, out=out)
+    return bound, _BOUND_SLACK + _BOUND_SLACK_REL * (qc_sq + index.coords_sq_max)
+
+
 def search(
     index: Index,
     queries: torch.Tensor,
@@ -216,14 +225,10 @@ def search(
         rows = slice(start, start + min(chunk, n - start))
         q = queries[rows].contiguous()
         m = q.shape[0]
-        qc = index.project(q)
-        qc_sq = qc.square().sum(1)
-        bound = buffer[:m]
-        torch.matmul(torch.cat([qc, qc_sq[:, None], torch.ones(m, 1)], 1), index.table, out=bound)
+        bound, slack = _bounds(index, q, buffer[:m])
         if exclude_self:
             bound[torch.arange(m), torch.arange(start, start + m)] = torch.inf
         vals, cand = torch.topk(bound, take, dim=1, largest=False)
-        slack = _BOUND_SLACK + _BOUND_SLACK_REL * (qc_sq + index.coords_sq_max)
 
         exact = torch.full((m, take), torch.inf)
         head = _exact_sq(index, q, cand[:, :first])
@@ -263,13 +268,11 @@ def nearest_rows(index: Index, queries: torch.Tensor, k: int, pool: int = 4, chu
     chunk = max(1, min(chunk, _BUFFER_VALUES // max(total, 1)))
     for start in range(0, queries.shape[0], chunk):
         q = queries[start : start + chunk].contiguous()
-        qc = index.project(q)
-        qc_sq = qc.square().sum(1)
-        bound = torch.cat([qc, qc_sq[:, None], torch.ones(len(q), 1)], 1) @ index.table
+        bound, slack = _bounds(index, q)
         vals, cand = torch.topk(bound, take, dim=1, largest=False)
         exact, order = torch.topk(_exact_sq(index, q, cand), k, dim=1, largest=False)
         rows = cand.gather(1, order)
-        reach = exact[:, -1] + _BOUND_SLACK + _BOUND_SLACK_REL * (qc_sq + index.coords_sq_max)
+        reach = exact[:, -1] + slack
         if take < total:
             for i in torch.nonzero(vals[:, -1] <= reach)[:, 0].tolist():  # a few in a hundred
                 near = torch.nonzero(bound[i] <= reach[i])[:, 0]

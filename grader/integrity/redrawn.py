@@ -49,7 +49,7 @@ ITERATIONS = 2
 # the erosion makes the difference count (1,000 copies scaled 0.85, turned -20 degrees, thinned:
 # sigma 0 flags 3%, 0.3 3%, 0.4 13%, 0.5 29%; turned -20 degrees and thinned: 46%, 46%, 42%, 19%).
 SMOOTHING = (0.0, 0.5)
-RELATIVE = 0.3  # d1 / |query| at or above this: no evidence either way (copies.py)
+RELATIVE = 0.3  # d1 / |query| at or above this: no evidence either way
 # Queries drawn against their candidates at once: 256 x 8 drawings of 784 float32 values,
 # ~6 MB each for the sources, the drawn copies, the queries repeated and the padded erosion,
 # ~13 MB for the sampling grid (~50 MB a chunk, inside an autograder's 768 MB margin).
@@ -57,26 +57,32 @@ CHUNK = 256
 
 
 def redrawn_scores(
-    images: np.ndarray, opened: Index, training: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ratio, relative, nearest training row, d1) per uint8 digit [N, H, W].
+    images: np.ndarray, opened: Index, training: np.ndarray, posed_thickened: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ratio, nearest training row, d1) per uint8 digit [N, H, W]: ratio is d1 / d2 of the
+    drawn candidates, inf where the nearest leaves ``RELATIVE`` or more of the image's ink
+    unexplained (a faint image is near anything in absolute terms: no evidence either way).
 
     ``opened``: the training set's opened-and-posed index (copies.REFERENCES["thickened"]);
-    ``training``: the training digits as they are, uint8 [M, H, W], rows as in the index.
+    ``training``: the training digits as they are, uint8 [M, H, W], rows as in the index;
+    ``posed_thickened``: the images thickened and posed, when the "thickened" variant made them.
     """
     n = len(images)
-    ratio, relative = np.ones(n), np.ones(n)
+    if posed_thickened is None:
+        posed_thickened = pose.posed(pose.thickened(images))
+    ratio = np.ones(n)
     nearest, d1 = np.zeros(n, np.int64), np.zeros(n, np.float32)
     for s in range(0, n, CHUNK):
         part = slice(s, s + CHUNK)
-        r, rel, i, d = _scores(images[part], opened, training)
-        ratio[part], relative[part], nearest[part], d1[part] = r, rel, i, d
-    return ratio, relative, nearest, d1
+        r, relative, i, d = _scores(images[part], posed_thickened[part], opened, training)
+        ratio[part] = np.where(relative < RELATIVE, r, np.inf)
+        nearest[part], d1[part] = i, d
+    return ratio, nearest, d1
 
 
-def _scores(images: np.ndarray, opened: Index, training: np.ndarray):
+def _scores(images: np.ndarray, posed_thickened: np.ndarray, opened: Index, training: np.ndarray):
     thick = pose.thickened(images)
-    rows = nearest_rows(opened, as_vectors(pose.posed(thick)), CANDIDATES)  # [n, K]
+    rows = nearest_rows(opened, as_vectors(posed_thickened), CANDIDATES)  # [n, K]
     n, k = rows.shape
     query = torch.from_numpy(images.astype(np.float32))
     target = [m.repeat_interleave(k) for m in pose.moments(thick)]
